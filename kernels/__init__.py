@@ -1,0 +1,1 @@
+"""CuPy-fused CUDA kernels and their torch references (see the kernels issue)."""

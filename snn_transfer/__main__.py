@@ -1,0 +1,3 @@
+from snn_transfer.cli import main
+
+raise SystemExit(main())
