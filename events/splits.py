@@ -1,0 +1,69 @@
+"""Reproducible per-class splits and fractions of labelled samples.
+
+Everything here works on integer label arrays and returns sorted index arrays, so a split
+depends only on the labels, the order of the samples (which loaders sort by file name) and
+the seed, never on the file system's listing order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from snn_transfer.errors import ConfigError
+
+
+def _class_indices(labels: np.ndarray) -> dict[int, np.ndarray]:
+    labels = np.asarray(labels)
+    return {int(c): np.flatnonzero(labels == c) for c in np.unique(labels)}
+
+
+def stratified_split(
+    labels: np.ndarray, fractions: Mapping[str, float], seed: int
+) -> dict[str, np.ndarray]:
+    """Split sample indices per class into named parts with the given fractions.
+
+    ``fractions`` maps part names to shares that sum to 1 (for example
+    ``{"train": 0.6, "val": 0.2, "test": 0.2}``). Within each class the samples are shuffled
+    with ``seed`` and cut by rounded cumulative shares, so every class contributes to every
+    part in proportion. Returns sorted index arrays.
+    """
+    names = list(fractions)
+    shares = np.array([fractions[n] for n in names], dtype=float)
+    if (shares < 0).any() or not np.isclose(shares.sum(), 1.0):
+        raise ConfigError(
+            f"split fractions {dict(fractions)} must be >= 0 and sum to 1; adjust the values"
+        )
+    parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    rng = np.random.default_rng(seed)
+    cumulative = np.cumsum(shares)
+    for _, members in sorted(_class_indices(labels).items()):
+        shuffled = members[rng.permutation(len(members))]
+        cuts = np.round(cumulative * len(members)).astype(int)
+        start = 0
+        for name, stop in zip(names, cuts, strict=True):
+            parts[name].append(shuffled[start:stop])
+            start = stop
+    return {n: np.sort(np.concatenate(p)) if p else np.zeros(0, int) for n, p in parts.items()}
+
+
+def per_class_fraction(
+    indices: np.ndarray, labels: np.ndarray, fraction: float, seed: int, *, key: str = "fraction"
+) -> np.ndarray:
+    """A reproducible ``fraction`` of ``indices`` per class (at least one sample per class).
+
+    ``labels`` is indexed by the entries of ``indices``. Smaller fractions with the same seed
+    give subsets of larger ones, so a fraction sweep adds data rather than swapping it.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ConfigError(f"{key} = {fraction} is outside (0, 1]; use e.g. {key}=0.1 for 10 %")
+    indices = np.asarray(indices)
+    if fraction == 1.0:
+        return np.sort(indices)
+    rng = np.random.default_rng(seed)
+    kept = []
+    for _, members in sorted(_class_indices(np.asarray(labels)[indices]).items()):
+        order = indices[members][rng.permutation(len(members))]
+        kept.append(order[: max(1, int(round(fraction * len(members))))])
+    return np.sort(np.concatenate(kept)) if kept else np.zeros(0, int)
