@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from snn_transfer.errors import ConfigError, EventFormatError
-from snn_transfer.events.framing import Spec
+from snn_transfer.events.spec import Spec
 
 Frames = Any  # np.ndarray or torch.Tensor, shape [..., H, W]
 
