@@ -1,0 +1,137 @@
+"""Emulated event datasets, generated once and found again by fingerprint.
+
+A static source turned into events by the saccade emulator is stored as an ``event-dataset``
+HDF5 file in a cache folder. Its file name carries a fingerprint of everything that decides
+its content (source, images, emulator parameters, sensor, seed), so neither an epoch nor a
+second run re-emulates, and a change of any of these builds a new file instead of serving a
+stale one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from snn_transfer.events.emulate import SaccadeParams, emulate_saccades
+from snn_transfer.events.io.event_dataset import EventDataset, EventDatasetWriter
+
+CACHE_ENV = "SNN_TRANSFER_CACHE"
+
+
+def default_cache_dir() -> Path:
+    """``$SNN_TRANSFER_CACHE``, else ``$XDG_CACHE_HOME/snn-transfer``, else
+    ``~/.cache/snn-transfer``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "snn-transfer"
+
+
+def emulation_fingerprint(
+    source_id: str,
+    names: Sequence[str],
+    sensor_size: tuple[int, int],
+    params: SaccadeParams,
+    seed: int,
+) -> str:
+    """16 hex digits over the source, the image names (in order), sensor, parameters, seed."""
+    payload = {
+        "source": source_id,
+        "names": hashlib.sha256("\n".join(names).encode()).hexdigest(),
+        "sensor": [int(s) for s in sensor_size],
+        "params": params.fingerprint(),
+        "seed": int(seed),
+    }
+    text = json.dumps(payload, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _emulate_one(job: tuple) -> np.ndarray:
+    image, sensor_size, params, seed, index = job
+    rng = np.random.default_rng([int(seed), int(index)])
+    return emulate_saccades(image, sensor_size, params=params, seed=rng)
+
+
+def write_emulated(
+    path: str | Path,
+    source,
+    indices: Sequence[int],
+    *,
+    sensor_size: tuple[int, int] = (34, 34),
+    params: SaccadeParams | None = None,
+    seed: int = 0,
+    workers: int = 1,
+    progress: bool = True,
+    description: str = "",
+) -> Path:
+    """Emulate ``source`` images at ``indices`` into an ``event-dataset`` file at ``path``.
+
+    Image ``i`` always uses the generator seeded with ``(seed, i)``, so the file is the same
+    for any number of ``workers``. The file appears only when complete (written to a
+    temporary name, renamed into place).
+    """
+    params = params or SaccadeParams()
+    indices = [int(i) for i in indices]
+    jobs = ((source.image(i), sensor_size, params, seed, i) for i in indices)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with EventDatasetWriter(
+        path, (*sensor_size, 2), source.classes, source=description or "saccade emulator"
+    ) as writer:
+        if workers > 1:
+            from multiprocessing import get_context
+
+            pool = get_context("spawn").Pool(workers)
+            streams = pool.imap(_emulate_one, jobs, chunksize=8)
+        else:
+            pool = None
+            streams = map(_emulate_one, jobs)
+        if progress:
+            from tqdm import tqdm
+
+            streams = tqdm(streams, total=len(indices), desc=f"emulating {path.name}", unit="img")
+        try:
+            for i, events in zip(indices, streams, strict=True):
+                writer.append(events, label=int(source.labels[i]), name=source.names[i])
+        finally:
+            if pool is not None:
+                pool.terminate()
+    return path
+
+
+def emulated_dataset(
+    source,
+    indices: Sequence[int],
+    *,
+    source_id: str,
+    sensor_size: tuple[int, int] = (34, 34),
+    params: SaccadeParams | None = None,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    workers: int = 1,
+    progress: bool = True,
+) -> EventDataset:
+    """The emulated events of ``source[indices]``, built on first use and cached."""
+    params = params or SaccadeParams()
+    names = [source.names[i] for i in indices]
+    key = emulation_fingerprint(source_id, names, sensor_size, params, seed)
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path = folder / "emulated" / f"{source_id}-{key}.h5"
+    if not path.exists():
+        write_emulated(
+            path,
+            source,
+            indices,
+            sensor_size=sensor_size,
+            params=params,
+            seed=seed,
+            workers=workers,
+            progress=progress,
+            description=f"saccade emulator over {source_id}, fingerprint {key}",
+        )
+    return EventDataset(path)

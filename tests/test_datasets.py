@@ -1,0 +1,167 @@
+"""The dataset registry and the offline entries built from static images and the emulator."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from snn_transfer.errors import ConfigError, DatasetError
+from snn_transfer.events.datasets import dataset_entry, dataset_names, load_dataset
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    return load_dataset("digits", per_class=20, time_steps=4, cache_dir=cache, progress=False)
+
+
+def test_registry_lists_offline_entries_and_their_options():
+    assert {"digits", "mnist", "fashion-mnist"} <= set(dataset_names())
+    options = dataset_entry("digits").options()
+    assert options["time_steps"] == 8 and options["event_fraction"] == 1.0
+    with pytest.raises(ConfigError, match="unknown dataset 'nope'; available: digits"):
+        load_dataset("nope")
+    with pytest.raises(ConfigError, match="no option 'time_step'.*time_steps"):
+        load_dataset("digits", time_step=3)
+
+
+def test_digits_splits_are_disjoint_and_static_images_never_become_events(digits):
+    names = digits.train.events.names
+    split_names = [
+        {names[i] for i in part.indices} for part in (digits.train, digits.val, digits.test)
+    ]
+    assert all(a.isdisjoint(b) for i, a in enumerate(split_names) for b in split_names[i + 1 :])
+    # 20 images per class: 10 static, 10 emulated -> 6 / 2 / 2
+    assert [len(p) for p in (digits.train, digits.val, digits.test)] == [60, 20, 20]
+    assert len(digits.static_pool) == 100
+    event_names = set(names)
+    # static image names and event image names come from the same source: disjoint
+    from snn_transfer.events.static import load_digits
+
+    static_names = {load_digits().names[i] for i in digits.static_pool.indices}
+    assert static_names.isdisjoint(event_names)
+
+
+def test_digits_samples_have_the_frame_shape_and_real_events(digits):
+    frames, label = digits.train[0]
+    assert frames.shape == digits.frame_shape == (4, 2, 34, 34)
+    assert frames.dtype == np.float32
+    events, stored = digits.train.events[int(digits.train.indices[0])]
+    assert label == stored and frames.sum() == len(events) > 1000
+
+
+def test_paired_partner_has_the_same_class_and_sits_on_the_sensor(digits):
+    from snn_transfer.events.static import load_digits
+
+    source = load_digits()
+    paired = digits.paired(seed=3)
+    for i in range(len(paired)):
+        frames, static, label = paired[i]
+        assert static.shape == frames.shape
+        partner = paired.partner(i, label)
+        assert source.labels[partner] == label
+        # the 28x28 image sits at the centre of the 34x34 sensor: a 3-pixel empty border
+        assert static[:, :, :3].sum() == 0 and static[:, :, :, -3:].sum() == 0
+        assert np.allclose(static[0, 0, 3:31, 3:31], source.image(partner) / 255.0, atol=1e-6)
+        assert np.array_equal(static[0], static[-1])
+
+
+def test_event_fraction_keeps_a_per_class_subset(tmp_path, digits):
+    small = load_dataset(
+        "digits",
+        per_class=20,
+        time_steps=4,
+        event_fraction=0.5,
+        cache_dir=tmp_path,
+        progress=False,
+    )
+    assert len(small.train) == 30
+    assert set(small.train.indices) <= set(digits.train.indices)
+    assert np.bincount(small.train.labels).tolist() == [3] * 10
+    with pytest.raises(ConfigError, match="event_fraction = 0"):
+        load_dataset("digits", event_fraction=0, cache_dir=tmp_path)
+
+
+def test_emulated_events_are_cached_by_fingerprint(tmp_path, monkeypatch):
+    first = load_dataset("digits", per_class=5, cache_dir=tmp_path, progress=False)
+    files = sorted((tmp_path / "emulated").iterdir())
+    assert len(files) == 1 and files[0].suffix == ".h5"
+
+    import snn_transfer.events.emulated as emulated
+
+    def fail(*args, **kwargs):
+        raise AssertionError("re-emulated although cached")
+
+    monkeypatch.setattr(emulated, "write_emulated", fail)
+    again = load_dataset("digits", per_class=5, cache_dir=tmp_path, progress=False)
+    assert np.array_equal(again.train[0][0], first.train[0][0])
+    monkeypatch.undo()
+    load_dataset("digits", per_class=5, seed=1, cache_dir=tmp_path, progress=False)
+    assert len(list((tmp_path / "emulated").iterdir())) == 2
+
+
+def _write_idx(path, array):
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
+        f">{array.ndim}I", *array.shape
+    )
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_mnist_entry_reads_idx_files(tmp_path):
+    rng = np.random.default_rng(0)
+    images = np.zeros((40, 28, 28), np.uint8)
+    images[:, 8:20, 10:18] = rng.integers(100, 255, (40, 12, 8))
+    _write_idx(tmp_path / "train-images-idx3-ubyte.gz", images)
+    _write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.arange(40) % 10)
+    data = load_dataset(
+        "mnist", root=str(tmp_path), time_steps=2, cache_dir=tmp_path / "c", progress=False
+    )
+    assert len(data.static_pool) == 20 and len(data.train) + len(data.val) + len(data.test) == 20
+    assert data.classes[3] == "3 - three"
+    with pytest.raises(DatasetError):
+        load_dataset("mnist", root=str(tmp_path / "missing"), cache_dir=tmp_path / "c")
+
+
+def _cli(*args, cwd):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "snn_transfer.events.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_snn_events_emulate_writes_an_event_dataset(tmp_path):
+    from snn_transfer.events.io.event_dataset import EventDataset
+
+    out = tmp_path / "digits.h5"
+    result = _cli("emulate", "--images", "digits", "--out", str(out), "--limit", "12", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "wrote 12 emulated recordings" in result.stdout
+    data = EventDataset(out)
+    assert len(data) == 12 and data.sensor_size == (34, 34, 2)
+    assert data.classes[:2] == ("0 - zero", "1 - one") and len(data.classes) == 10
+    assert data.labels.tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    events, label = data[0]
+    assert len(events) > 1000 and label == 0
+    assert not list(tmp_path.glob("*.partial"))
+
+    missing = _cli("emulate", "--images", "mnist", "--out", str(out), cwd=tmp_path)
+    assert missing.returncode == 1
+    assert "--images mnist needs --root DIR" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_snn_events_datasets_lists_layouts(tmp_path):
+    result = _cli("datasets", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "digits" in result.stdout and "layout:" in result.stdout
+    assert "fashion-mnist" in result.stdout
