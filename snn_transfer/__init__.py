@@ -17,6 +17,12 @@ _LAZY: dict[str, str] = {
     "EventFormatError": "snn_transfer.errors",
     "ConfigError": "snn_transfer.errors",
     "DatasetError": "snn_transfer.errors",
+    "create_model": "snn_transfer.models",
+    "list_models": "snn_transfer.models",
+    "count_parameters": "snn_transfer.models",
+    "TransferModel": "snn_transfer.models",
+    "TransferOutput": "snn_transfer.models",
+    "NeuronConfig": "snn_transfer.models",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -1,0 +1,76 @@
+"""The forward contract every model of the registry follows.
+
+``model(x, head="event")`` takes ``x`` ``[T, B, C, H, W]`` (SpikingJelly's multi-step layout)
+and returns per-step logits ``[T, B, K]``; with ``return_features=True`` it returns
+``(logits, features)`` with per-step features ``[T, B, D]`` taken before the classifier (the
+post-reset membrane potential of a designated LIF layer, or a pooled real-valued vector).
+
+Every forward starts from membrane potential 0 and leaves no state behind: the model resets all
+its neuron layers before and after the pass, so a caller cannot forget ``reset_net`` and two
+branches run through the same model never see each other's state.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from snn_transfer.errors import ConfigError
+from snn_transfer.models.neurons import neuron_types
+
+HEADS: tuple[str, ...] = ("static", "event")
+
+
+class SpikingBackbone(nn.Module):
+    """Base class: subclasses build their layers and implement ``forward_features``.
+
+    Subclasses set ``num_classes`` and the classifiers ``static_head`` and ``event_head`` (two
+    ``nn.Linear``, or the same layer twice), then call ``self.collect_neurons()`` at the end of
+    ``__init__``.
+    """
+
+    num_classes: int
+    in_channels: int = 2
+
+    def collect_neurons(self) -> None:
+        """Collect the stateful neuron layers once the model is built."""
+        kinds = neuron_types()
+        self._neurons = tuple(m for m in self.modules() if isinstance(m, kinds))
+
+    def head_layer(self, head: str) -> nn.Module:
+        """The classifier used by ``head``: ``[T, B, F]`` -> ``[T, B, K]``."""
+        if head == "static":
+            return self.static_head
+        if head == "event":
+            return self.event_head
+        raise ConfigError(f"head={head!r} is not allowed; choose one of {', '.join(HEADS)}")
+
+    def reset_state(self) -> None:
+        """Reset every neuron layer to membrane potential 0 and drop stored ``v_seq``."""
+        for layer in self._neurons:
+            layer.reset()
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise ValueError unless ``x`` is ``[T, B, in_channels, H, W]`` of a usable size."""
+        if x.dim() != 5 or x.shape[2] != self.in_channels:
+            raise ValueError(
+                f"{type(self).__name__} expects input [T, B, {self.in_channels}, H, W], "
+                f"got {list(x.shape)}"
+            )
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x`` ``[T, B, C, H, W]`` -> (head input ``[T, B, F]``, features ``[T, B, D]``)."""
+        raise NotImplementedError
+
+    def forward(
+        self, x: torch.Tensor, head: str = "event", return_features: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Per-step logits ``[T, B, K]``, or ``(logits, features [T, B, D])`` when asked."""
+        classifier = self.head_layer(head)
+        self.check_input(x)
+        self.reset_state()
+        hidden, features = self.forward_features(x)
+        # reset again: the stored states hold the autograd graph and would pin its memory
+        self.reset_state()
+        logits = classifier(hidden)
+        return (logits, features) if return_features else logits

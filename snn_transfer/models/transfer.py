@@ -1,0 +1,97 @@
+"""The module the trainer optimises: both branches through one backbone in ONE forward.
+
+DistributedDataParallel allows one forward per backward, so the static and the event branch
+cannot be two calls of a DDP-wrapped backbone. ``TransferModel.forward(static, event)`` runs the
+static batch with the static head, then the event batch with the event head (the order of the
+reference, so BatchNorm's running statistics see the event batch last), each from neuron state
+0, and returns logits and features of both. It owns the STR coefficients eta (one per time step,
+initialised to 1.0); the loss weights alignment at step t with ``sigmoid(eta_t)``.
+
+The baseline (event branch only) is the same module with ``static_branch=False``: the static
+head of a two-head backbone is frozen (``requires_grad=False``, kept in the state dict) and no
+STR coefficients exist, so every trainable parameter gets a gradient and DDP needs no
+``find_unused_parameters``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from snn_transfer.models._checks import check_bool, check_number, check_positive_int
+from snn_transfer.models.backbone import SpikingBackbone
+
+
+class TransferOutput(NamedTuple):
+    """Per-step outputs of both branches; the static ones are None when the branch did not run.
+
+    ``*_logits`` ``[T, B, K]``, ``*_features`` ``[T, B, D]``, ``str_coefficients`` ``[T]`` (the
+    raw eta; None without STR).
+    """
+
+    event_logits: torch.Tensor
+    event_features: torch.Tensor
+    static_logits: torch.Tensor | None
+    static_features: torch.Tensor | None
+    str_coefficients: torch.Tensor | None
+
+
+class TransferModel(nn.Module):
+    """Shared backbone with a static and an event branch, plus the STR coefficients.
+
+    ``static_branch=False`` gives the event-only baseline; ``use_str=False`` leaves out the
+    coefficients (recipes without STR, so no parameter goes unused).
+    """
+
+    def __init__(
+        self,
+        backbone: SpikingBackbone,
+        num_steps: int,
+        *,
+        static_branch: bool = True,
+        use_str: bool = True,
+        str_init: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.num_steps = check_positive_int("num_steps", num_steps)
+        self.static_branch = check_bool("static_branch", static_branch)
+        check_bool("use_str", use_str)
+        init = check_number("str_init", str_init)
+        self.str_coefficients = nn.Parameter(torch.full((num_steps,), init)) if use_str else None
+        static_head = backbone.head_layer("static")
+        if not static_branch and static_head is not backbone.head_layer("event"):
+            static_head.requires_grad_(False)
+
+    def _check_steps(self, name: str, x: torch.Tensor) -> None:
+        if x.dim() != 5 or x.shape[0] != self.num_steps:
+            raise ValueError(
+                f"{name} batch must be [T={self.num_steps}, B, C, H, W], got {list(x.shape)}"
+            )
+
+    def forward(self, static: torch.Tensor | None, event: torch.Tensor) -> TransferOutput:
+        """``static`` and ``event`` ``[T, B, C, H, W]`` -> ``TransferOutput``.
+
+        ``static=None`` runs the event branch only (evaluation, or the baseline, which accepts
+        nothing else).
+        """
+        self._check_steps("event", event)
+        static_logits = static_features = None
+        if static is not None:
+            if not self.static_branch:
+                raise ValueError("this TransferModel has no static branch: pass static=None")
+            self._check_steps("static", static)
+            static_logits, static_features = self.backbone(
+                static, head="static", return_features=True
+            )
+        event_logits, event_features = self.backbone(event, head="event", return_features=True)
+        return TransferOutput(
+            event_logits, event_features, static_logits, static_features, self.str_coefficients
+        )
+
+    def classify(self, event: torch.Tensor) -> torch.Tensor:
+        """Event-branch logits ``[T, B, K]`` (evaluation averages them over T)."""
+        self._check_steps("event", event)
+        return self.backbone(event, head="event")
