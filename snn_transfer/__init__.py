@@ -23,6 +23,13 @@ _LAZY: dict[str, str] = {
     "TransferModel": "snn_transfer.models",
     "TransferOutput": "snn_transfer.models",
     "NeuronConfig": "snn_transfer.models",
+    "TransferConfig": "snn_transfer.settings",
+    "Trainer": "snn_transfer.trainer",
+    "TrainingDiverged": "snn_transfer.trainer",
+    "load_run": "snn_transfer.rundir",
+    "LossConfig": "snn_transfer.losses",
+    "SlidingSchedule": "snn_transfer.sliding",
+    "OptimConfig": "snn_transfer.optim",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -1,0 +1,163 @@
+"""The run directory: resolved config, metadata, metrics, checkpoints, and loading a run back.
+
+Layout::
+
+    RUN/config.yaml        the resolved TransferConfig
+    RUN/meta.json          package, torch, SpikingJelly and Tonic versions, git commit,
+                           command line, device, dataset summary
+    RUN/metrics.csv        one row per epoch (losses by term, accuracies, lr, sliding P,
+                           sigma(eta_t), firing rates)
+    RUN/tensorboard/       the same metrics for TensorBoard
+    RUN/checkpoints/       the newest few checkpoints (rotated)
+    RUN/best.pt            the checkpoint of the selected epoch
+    RUN/result.json        selected epoch, its validation and test accuracy, the selection rule
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from snn_transfer.checkpoint import atomic_write_bytes, load_checkpoint
+from snn_transfer.config import to_dict
+from snn_transfer.errors import ConfigError, SnnTransferError
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def run_metadata(device: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    commit = None
+    try:
+        here = Path(__file__).resolve().parent
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            or None
+        )
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {
+        "snn_transfer": _version("snn-transfer"),
+        "torch": torch.__version__,
+        "spikingjelly": _version("spikingjelly"),
+        "tonic": _version("tonic"),
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "git_commit": commit,
+        "command": sys.argv,
+        "device": device,
+        **(extra or {}),
+    }
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    atomic_write_bytes(path, json.dumps(data, indent=2, default=str).encode())
+
+
+def write_config(path: Path, config: Any) -> None:
+    import yaml
+
+    atomic_write_bytes(path, yaml.safe_dump(to_dict(config), sort_keys=False).encode())
+
+
+def write_metrics_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """All epochs so far, rewritten atomically (so a resumed run never duplicates rows)."""
+    keys: list[str] = []
+    for row in rows:
+        keys.extend(k for k in row if k not in keys)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(path, buffer.getvalue().encode())
+
+
+def read_metrics_csv(path: str | Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+class LoadedRun:
+    """A finished (or interrupted) run, ready to predict.
+
+    ``model`` is the ``TransferModel`` with the selected checkpoint's weights, in eval mode;
+    ``classes`` are the class names; ``framing`` turns an event stream into the model's input.
+    """
+
+    def __init__(self, path: Path, state: dict[str, Any], model: torch.nn.Module) -> None:
+        self.path = path
+        self.state = state
+        self.model = model
+        self.classes: list[str] = list(state["classes"])
+        self.framing = state.get("framing")
+        self.result = state.get("result", {})
+
+    def _frames(self, item: Any) -> np.ndarray:
+        if isinstance(item, str | Path):
+            from snn_transfer.events.io import read_events
+
+            item = read_events(item).events
+        array = np.asarray(item)
+        if array.dtype.names:
+            if self.framing is None:
+                raise SnnTransferError("this run stored no framing; pass frames [T, P, H, W]")
+            array = self.framing(array)
+        return np.asarray(array, dtype=np.float32)
+
+    @torch.no_grad()
+    def predict(self, items: Any) -> list[dict[str, Any]]:
+        """Class and confidence for each item: an event file path, an event array, or frames
+        ``[T, P, H, W]``. A single item may be passed without a list."""
+        if isinstance(items, str | Path) or (
+            isinstance(items, np.ndarray) and (items.dtype.names or items.ndim == 4)
+        ):
+            items = [items]
+        frames = torch.from_numpy(np.stack([self._frames(i) for i in items]))
+        device = next(self.model.parameters()).device
+        logits = self.model.classify(frames.transpose(0, 1).to(device)).mean(0)
+        probs = torch.softmax(logits.float(), dim=-1).cpu()
+        best = probs.argmax(dim=-1)
+        return [
+            {"label": int(b), "class": self.classes[int(b)], "confidence": float(probs[i, b])}
+            for i, b in enumerate(best)
+        ]
+
+
+def load_run(path: str | Path, *, checkpoint: str = "best") -> LoadedRun:
+    """Load a run directory (or a checkpoint file) for prediction or evaluation."""
+    from snn_transfer.trainer import build_model
+
+    path = Path(path)
+    if path.is_dir():
+        file = path / "best.pt" if checkpoint == "best" else path / checkpoint
+        if not file.exists():
+            candidates = sorted((path / "checkpoints").glob("*.pt"))
+            if not candidates:
+                raise ConfigError(f"{path} holds no checkpoint (best.pt or checkpoints/*.pt)")
+            file = candidates[-1]
+    else:
+        file = path
+    state = load_checkpoint(file)
+    from snn_transfer.settings import TransferConfig
+
+    config = TransferConfig.from_dict(state["config"])
+    model = build_model(config, len(state["classes"]))
+    model.load_state_dict(state["model"])
+    model.eval()
+    return LoadedRun(file, state, model)

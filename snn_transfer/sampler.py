@@ -1,0 +1,74 @@
+"""Epoch orders that depend only on (seed, epoch), so a run can stop and resume anywhere.
+
+The sampler yields keys ``(index, draw)``: ``draw`` is the position in the epoch, so a sample
+drawn twice (class-balanced sampling with replacement) gets a fresh static partner each time.
+Its state is ``(epoch, position)`` plus the seed: nothing per worker or per rank, so a
+checkpoint can be resumed with another number of processes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from snn_transfer.errors import ConfigError
+
+SAMPLERS = ("shuffle", "balanced")
+
+
+def epoch_order(labels: np.ndarray, kind: str, seed: int, epoch: int) -> np.ndarray:
+    """Sample indices of one epoch, ``[N]``.
+
+    ``shuffle``: a permutation. ``balanced``: ``N`` draws with replacement, each class with
+    equal total probability (weights ``1 / n_class``), like the reference's sampler.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng([int(seed), int(epoch), 7])
+    if kind == "shuffle":
+        return rng.permutation(len(labels))
+    if kind == "balanced":
+        counts = np.bincount(labels)
+        weights = 1.0 / counts[labels]
+        return rng.choice(len(labels), size=len(labels), replace=True, p=weights / weights.sum())
+    raise ConfigError(f"data.sampler = {kind!r}; choose one of {SAMPLERS}")
+
+
+class EpochBatches:
+    """Batches of ``(index, draw)`` keys for one epoch, from ``position`` on.
+
+    With ``world > 1`` each rank takes every ``world``-th key of each global batch, so the
+    global batch is the same for any number of ranks.
+    """
+
+    def __init__(
+        self,
+        labels: np.ndarray,
+        kind: str,
+        seed: int,
+        epoch: int,
+        batch_size: int,
+        *,
+        position: int = 0,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
+        self.order = epoch_order(labels, kind, seed, epoch)
+        self.batch_size = batch_size
+        self.position = position
+        self.rank, self.world = rank, world
+        if batch_size > len(self.order):
+            raise ConfigError(
+                f"data.batch_size = {batch_size} is larger than the training split "
+                f"({len(self.order)} samples); lower the batch size"
+            )
+
+    def __len__(self) -> int:
+        return (len(self.order) - self.position) // self.batch_size
+
+    def __iter__(self):
+        for start in range(self.position, len(self.order) - self.batch_size + 1, self.batch_size):
+            keys = [(int(self.order[i]), i) for i in range(start, start + self.batch_size)]
+            yield keys[self.rank :: self.world]
+
+    @staticmethod
+    def batches_per_epoch(n: int, batch_size: int) -> int:
+        return n // batch_size
