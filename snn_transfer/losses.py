@@ -9,7 +9,7 @@ The objective (see :func:`transfer_objective`)::
 with ``D_t`` the alignment distance at step ``t`` (``1 - |CKA_t|`` by default), ``L_S`` the
 static branch's loss, ``L_E`` the event branch's loss with per-step weights ``v_t``. With
 spatio-temporal regularization (STR) ``w_t = sigma(eta_t)`` and ``v_t = 1 - sigma(eta_t)``;
-with STR off ``w_t = v_t = 1``; with a fixed coefficient ``c`` ``w_t = c`` and ``v_t = 1``, so
+without STR (``str_mode='none'``) ``w_t = v_t = 1``; with a fixed coefficient ``c`` ``w_t = c`` and ``v_t = 1``, so
 the event head is trained for every ``c`` (the reference gives it no gradient at ``c = 1``).
 """
 
@@ -191,7 +191,7 @@ def mean_logit_loss(
 
 # --- the objective -----------------------------------------------------------------------
 
-STR_MODES = ("learned", "off", "fixed")
+STR_MODES = ("learned", "none", "fixed")
 
 
 @dataclass(frozen=True)
@@ -199,8 +199,9 @@ class LossConfig:
     """Constants of the objective; every one is a config value.
 
     ``alignment``: ``cka`` (the method), ``rbf_cka``, ``mmd``, ``coral``, ``dann`` or
-    ``none``. ``str_mode``: ``learned`` (sigma(eta_t)), ``off``, or ``fixed`` with
-    ``fixed_coefficient``.
+    ``none``. ``str_mode``: ``learned`` (sigma(eta_t)), ``none``, or ``fixed`` with
+    ``fixed_coefficient``. Without alignment there is nothing for STR to trade against, so
+    the event loss is unweighted whatever ``str_mode`` says.
     """
 
     alpha: float = 0.5
@@ -233,14 +234,14 @@ def step_weights(
     config: LossConfig, eta: torch.Tensor | None, steps: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(w, v)``: per-step weights ``[T]`` of the alignment term and of the event loss."""
-    if config.str_mode == "learned":
+    if config.str_mode == "learned" and config.alignment != "none":
         if eta is None:
             raise ConfigError("loss.str_mode = 'learned' needs the model's STR coefficients")
         sigma = torch.sigmoid(eta)
         return sigma, 1.0 - sigma
     device = None if eta is None else eta.device
     ones = torch.ones(steps, device=device)
-    if config.str_mode == "off":
+    if config.str_mode != "fixed" or config.alignment == "none":
         return ones, ones
     return ones * config.fixed_coefficient, ones
 

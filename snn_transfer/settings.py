@@ -45,10 +45,15 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """A registered model and its options (see ``snn_transfer.models.create_model``)."""
+    """A registered model and its options (see ``snn_transfer.models.create_model``).
+
+    ``bn_running_stats``: ``event`` (BatchNorm running statistics from the event branch
+    only, what evaluation sees) or ``both`` (the reference: static and event batches).
+    """
 
     name: str = "tiny"
     options: dict = field(default_factory=dict)
+    bn_running_stats: str = "event"
 
 
 @dataclass(frozen=True)

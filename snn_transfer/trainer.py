@@ -44,6 +44,7 @@ def build_model(config: TransferConfig, num_classes: int) -> nn.Module:
         config.time_steps,
         static_branch=transfer,
         use_str=transfer and config.loss.str_mode == "learned" and config.loss.alignment != "none",
+        bn_running_stats=config.model.bn_running_stats,
     )
 
 
@@ -259,7 +260,8 @@ class Trainer:
         if cfg.parity_no_sliding_drops_alignment and cfg.sliding.kind != "power":
             from dataclasses import replace
 
-            return replace(cfg.loss, alignment="none")
+            # the reference keeps the STR weighting of the event loss but drops alignment
+            return replace(cfg.loss, alpha=0.0)
         return cfg.loss
 
     def _step(self, batch, phase: str, slide_p: float) -> dict[str, float]:

@@ -143,11 +143,11 @@ def test_fixed_coefficient_keeps_training_the_event_head_at_one():
 
 def test_str_off_and_alignment_off_and_baseline():
     labels, ze, zs, fe, fs = _outputs(seed=2)
-    off, _ = transfer_objective(LossConfig(str_mode="off"), labels, ze, zs, fe, fs)
+    off, _ = transfer_objective(LossConfig(str_mode="none"), labels, ze, zs, fe, fs)
     d = (1 - linear_cka(fs, fe).abs()).mean()
     want = tet_loss(zs, labels) + tet_loss(ze, labels) + 0.5 * d
     assert off.item() == pytest.approx(want.item(), rel=1e-6)
-    none, terms = transfer_objective(LossConfig(alignment="none", str_mode="off"), labels, ze, zs)
+    none, terms = transfer_objective(LossConfig(alignment="none", str_mode="none"), labels, ze, zs)
     assert none.item() == pytest.approx((tet_loss(zs, labels) + tet_loss(ze, labels)).item())
     assert "align" not in terms
     base, terms = transfer_objective(LossConfig(), labels, ze)

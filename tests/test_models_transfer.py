@@ -132,3 +132,27 @@ def test_one_forward_per_backward_under_ddp(tmp_path, static_branch):
         assert any(n == "str_coefficients" for n, _ in trainable) == static_branch
     finally:
         dist.destroy_process_group()
+
+
+def test_running_statistics_follow_the_event_branch_by_default():
+    import torch
+
+    from snn_transfer.models import TransferModel, create_model
+
+    torch.manual_seed(0)
+    static = torch.rand(2, 4, 2, 34, 34) * 5
+    event = torch.rand(2, 4, 2, 34, 34)
+
+    def running_means(stats, with_static):
+        torch.manual_seed(1)
+        model = TransferModel(create_model("tiny", 10), num_steps=2, bn_running_stats=stats)
+        model(static if with_static else None, event)
+        norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        return torch.cat([m.running_mean for m in norms]), [m.momentum for m in norms]
+
+    event_only, _ = running_means("event", False)
+    fixed, momenta = running_means("event", True)
+    reference, _ = running_means("both", True)
+    assert torch.equal(fixed, event_only)  # the static batch left no trace
+    assert not torch.allclose(reference, event_only)  # the reference mixes both
+    assert set(momenta) == {0.1}  # momentum restored after the static branch

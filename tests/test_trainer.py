@@ -119,7 +119,7 @@ def test_modes_and_alignments_run(cache):
         {"mode": "baseline"},
         {"mode": "pretrain-finetune", "pretrain_epochs": 1, "epochs": 1},
         {"loss.alignment": "mmd", "epochs": 1},
-        {"loss.alignment": "coral", "epochs": 1, "loss.str_mode": "off"},
+        {"loss.alignment": "coral", "epochs": 1, "loss.str_mode": "none"},
         {"loss.alignment": "dann", "epochs": 1},
         {"loss.str_mode": "fixed", "loss.fixed_coefficient": 1.0, "epochs": 1},
         {"sliding.kind": "two_stage", "parity_no_sliding_drops_alignment": True, "epochs": 2},
@@ -130,7 +130,9 @@ def test_modes_and_alignments_run(cache):
         assert np.isfinite(trainer.history[-1]["loss_total"]), overrides
     phases = [r["phase"] for r in trainer.history]
     assert phases == ["transfer", "transfer"]
-    assert "loss_align" not in trainer.history[-1]  # the parity flag dropped alignment
+    last = trainer.history[-1]  # the parity flag dropped alignment (alpha 0), kept STR
+    assert last["loss_total"] == pytest.approx(last["loss_static"] + last["loss_event"], rel=1e-5)
+    assert last["loss_align"] > 0
 
 
 def test_config_errors_before_training(cache):

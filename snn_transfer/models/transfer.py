@@ -11,17 +11,27 @@ The baseline (event branch only) is the same module with ``static_branch=False``
 head of a two-head backbone is frozen (``requires_grad=False``, kept in the state dict) and no
 STR coefficients exist, so every trainable parameter gets a gradient and DDP needs no
 ``find_unused_parameters``.
+
+BatchNorm is shared by both branches (weights and per-branch batch statistics), but by default
+its running statistics follow the event branch only (``bn_running_stats="event"``):
+evaluation runs the event branch alone, and running statistics that average static images
+and event frames normalise neither. ``"both"`` reproduces the reference, where the static
+branch updates them too.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
+from snn_transfer.errors import ConfigError
 from snn_transfer.models._checks import check_bool, check_number, check_positive_int
 from snn_transfer.models.backbone import SpikingBackbone
+
+BN_RUNNING_STATS = ("event", "both")
 
 
 class TransferOutput(NamedTuple):
@@ -53,8 +63,14 @@ class TransferModel(nn.Module):
         static_branch: bool = True,
         use_str: bool = True,
         str_init: float = 1.0,
+        bn_running_stats: str = "event",
     ) -> None:
         super().__init__()
+        if bn_running_stats not in BN_RUNNING_STATS:
+            raise ConfigError(
+                f"bn_running_stats = {bn_running_stats!r}; choose one of {BN_RUNNING_STATS}"
+            )
+        self.bn_running_stats = bn_running_stats
         self.backbone = backbone
         self.num_steps = check_positive_int("num_steps", num_steps)
         self.static_branch = check_bool("static_branch", static_branch)
@@ -83,13 +99,32 @@ class TransferModel(nn.Module):
             if not self.static_branch:
                 raise ValueError("this TransferModel has no static branch: pass static=None")
             self._check_steps("static", static)
-            static_logits, static_features = self.backbone(
-                static, head="static", return_features=True
-            )
+            with self._frozen_running_stats():
+                static_logits, static_features = self.backbone(
+                    static, head="static", return_features=True
+                )
         event_logits, event_features = self.backbone(event, head="event", return_features=True)
         return TransferOutput(
             event_logits, event_features, static_logits, static_features, self.str_coefficients
         )
+
+    @contextlib.contextmanager
+    def _frozen_running_stats(self):
+        """Batch statistics as usual, but running statistics left unchanged (momentum 0)."""
+        if self.bn_running_stats == "both" or not self.training:
+            yield
+            return
+        norms = [
+            m for m in self.backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        ]
+        saved = [m.momentum for m in norms]
+        for m in norms:
+            m.momentum = 0.0
+        try:
+            yield
+        finally:
+            for m, momentum in zip(norms, saved, strict=True):
+                m.momentum = momentum
 
     def classify(self, event: torch.Tensor) -> torch.Tensor:
         """Event-branch logits ``[T, B, K]`` (evaluation averages them over T)."""

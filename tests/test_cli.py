@@ -1,0 +1,101 @@
+"""The snn-transfer command line: recipes, train and resume, errors, the demo."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+from snn_transfer.errors import ConfigError
+from snn_transfer.recipes import base_names, resolve
+
+
+def cli(*args, cwd, env=None, timeout=600):
+    return subprocess.run(
+        [sys.executable, "-m", "snn_transfer", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+    )
+
+
+def test_recipe_modifiers_compose():
+    assert {"demo", "ncaltech101", "cepdvs", "nomniglot"} <= set(base_names())
+    config = resolve("ncaltech101-parity-events-10-no-v-baseline").config(["epochs=2"])
+    assert config.mode == "baseline" and config.selection == "test" and config.epochs == 2
+    options = config.data.options
+    assert options["event_fraction"] == 0.1 and options["val_fraction"] == 0.0
+    assert options["channel"] == "blue" and options["framing"] == "paper"
+    plain = resolve("ncaltech101-no-v").config()
+    assert plain.data.options["channel"] == "gray" and plain.selection == "val"
+    fixed = resolve("cepdvs-fixed-1.0").config()
+    assert fixed.loss.str_mode == "fixed" and fixed.loss.fixed_coefficient == 1.0
+    vgg = resolve("ncaltech101").config()
+    assert vgg.model.name == "vggsnn" and vgg.data.batch_size == 120 and vgg.time_steps == 10
+    assert vgg.optim.base_lr * 120 / 1024 == pytest.approx(5.86e-4, rel=1e-3)
+    omni = resolve("nomniglot").config()
+    assert omni.loss.tet is False and omni.loss.str_mode == "none"
+    assert omni.model.options["surrogate"] == "rectangle" and omni.optim.schedule == "step"
+    with pytest.raises(ConfigError, match="unknown modifier at 'turbo'"):
+        resolve("demo-turbo")
+    with pytest.raises(ConfigError, match="unknown recipe 'imagenet'"):
+        resolve("imagenet")
+
+
+def test_recipes_command_lists_bases_and_modifiers(tmp_path):
+    result = cli("recipes", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "ncaltech101" in result.stdout and "events-P" in result.stdout
+
+
+def test_train_resume_and_refusals(tmp_path):
+    sets = [
+        "--set", "epochs=2", "--set", "data.options.per_class=10",
+        "--set", f"data.options.cache_dir={tmp_path / 'cache'}", "--set", "data.batch_size=8",
+        "--set", "data.options.event_fraction=1.0",
+    ]  # fmt: skip
+    out = tmp_path / "run"
+    first = cli(
+        "train", "--recipe", "demo", *sets, "--out", str(out), "--no-progress", cwd=tmp_path
+    )
+    assert first.returncode == 0, first.stderr
+    assert "selected epoch" in first.stdout and (out / "best.pt").exists()
+    again = cli("train", "--recipe", "demo", *sets, "--out", str(out), cwd=tmp_path)
+    assert again.returncode == 1 and "already holds a run" in again.stderr
+    resumed = cli("train", "--resume", str(out), "--no-progress", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "selected epoch" in resumed.stdout
+    bad_key = cli("train", "--recipe", "demo", "--set", "optim.lrr=1", cwd=tmp_path)
+    assert bad_key.returncode == 1 and "unknown config key optim.lrr" in bad_key.stderr
+    assert "Traceback" not in bad_key.stderr
+
+
+def test_unwritable_run_directory_fails_early(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = cli("train", "--recipe", "demo", "--out", str(blocker / "run"), cwd=tmp_path)
+    assert result.returncode == 1 and "cannot write to the run directory" in result.stderr
+
+
+def test_real_dataset_recipe_without_data_says_what_is_missing(tmp_path):
+    result = cli("train", "--recipe", "ncaltech101", "--out", str(tmp_path / "r"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "ncaltech101" in result.stderr.lower() and "Traceback" not in result.stderr
+
+
+def test_demo_quick(tmp_path):
+    result = cli(
+        "demo", "--quick", "--out", str(tmp_path / "demo"), "--no-progress",
+        cwd=REPO, env={"SNN_TRANSFER_CACHE": str(tmp_path / "cache")},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "| baseline |" in result.stdout and "| transfer |" in result.stdout
+    report = (tmp_path / "demo" / "report.md").read_text()
+    assert "Transfer minus baseline" in report
+    for name in ("curves.png", "samples.png", "sigma.png"):
+        assert (tmp_path / "demo" / name).stat().st_size > 1000
