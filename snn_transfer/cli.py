@@ -73,9 +73,9 @@ def _demo(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from snn_transfer.evaluate import evaluate_run, format_evaluation, write_evaluation
 
-    result = evaluate_run(args.run, split=args.split)
+    result = evaluate_run(args.run_dir, split=args.split)
     print(format_evaluation(result))
-    run = Path(args.run)
+    run = Path(args.run_dir)
     for path in write_evaluation(result, run if run.is_dir() else run.parent):
         print(f"wrote {path}")
     return 0
@@ -96,7 +96,7 @@ def _predict(args: argparse.Namespace) -> int:
     from snn_transfer.evaluate import format_predictions
     from snn_transfer.rundir import load_run
 
-    run = load_run(args.run)
+    run = load_run(args.run_dir)
     print(format_predictions(args.files, run.predict(list(args.files))))
     return 0
 
@@ -104,7 +104,7 @@ def _predict(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from snn_transfer.export import export_nir
 
-    path = export_nir(args.run, args.out)
+    path = export_nir(args.run_dir, args.out)
     print(f"wrote {path}")
     return 0
 
@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name, run, help, example):
         p = sub.add_parser(name, help=help, description=help, epilog=f"example: {example}")
-        p.set_defaults(run=run)
+        p.set_defaults(handler=run)
         return p
 
     train = command(
@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         "accuracy, per-class accuracy, confusion matrix, firing rates and energy of a run",
         "snn-transfer eval runs/demo/transfer --split test",
     )
-    evaluate.add_argument("run", metavar="RUN_DIR|CHECKPOINT")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR|CHECKPOINT")
     evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
 
     compare = command(
@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         "class and confidence for event files in any supported format",
         "snn-transfer predict runs/demo/transfer recording.bin",
     )
-    predict.add_argument("run", metavar="RUN_DIR")
+    predict.add_argument("run_dir", metavar="RUN_DIR")
     predict.add_argument("files", nargs="+", metavar="FILE")
 
     export = command(
@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
         "export the event branch as a NIR graph",
         "snn-transfer export runs/demo/transfer --format nir --out model.nir",
     )
-    export.add_argument("run", metavar="RUN_DIR")
+    export.add_argument("run_dir", metavar="RUN_DIR")
     export.add_argument("--format", default="nir", choices=("nir",))
     export.add_argument("--out", required=True, metavar="FILE")
     return parser
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.run(args)
+        return args.handler(args)
     except SnnTransferError as error:
         print(f"snn-transfer {args.command}: error: {error}", file=sys.stderr)
         return 1

@@ -124,9 +124,9 @@ class OpCounter:
 
     @staticmethod
     def _pass_hook(module: nn.Module, args: tuple, out: Any) -> None:
-        if args and isinstance(args[0], torch.Tensor) and _marked(args[0]):
-            if isinstance(out, torch.Tensor):
-                _mark(out)
+        spikes_in = args and isinstance(args[0], torch.Tensor) and _marked(args[0])
+        if spikes_in and isinstance(out, torch.Tensor):
+            _mark(out)
 
     def _weight_hook(self, name: str):
         def hook(module: nn.Module, args: tuple, out: torch.Tensor) -> None:
@@ -136,18 +136,19 @@ class OpCounter:
             )
             if isinstance(module, nn.Linear):
                 dense = out.numel() * module.in_features
-                fanout = float(x.double().sum()) * module.out_features
             else:
                 kernel = int(np.prod(module.kernel_size))
                 dense = out.numel() * (module.in_channels // module.groups) * kernel
-                fanout = _conv_fanout(module, x)
+            in_sum = float(x.sum(dtype=torch.float64))
             stats["dense"] += dense
-            stats["in_sum"] += float(x.double().sum())
+            stats["in_sum"] += in_sum
             stats["in_numel"] += x.numel()
-            if _marked(args[0]):
-                stats["sops"] += fanout
-            else:
+            if not _marked(args[0]):
                 stats["macs"] += dense
+            elif isinstance(module, nn.Linear):
+                stats["sops"] += in_sum * module.out_features
+            else:
+                stats["sops"] += _conv_fanout(module, x)
 
         return hook
 
@@ -193,19 +194,22 @@ class OpCounter:
 
 def _conv_fanout(conv: nn.Module, x: torch.Tensor) -> float:
     """``sum_i x_i * fanout_i`` of a convolution: a ones kernel counts the positions each
-    input reaches (padding mode honoured), times the output channels of its group."""
+    input reaches, times the output channels of its group. ``_conv_forward`` applies the
+    layer's own padding mode; the counts (spike counts, multiples of 1/pool area) are exact
+    in float32."""
     dims = len(conv.kernel_size) + 2
     x = x.flatten(0, x.dim() - dims) if x.dim() > dims else x
     ones = torch.ones(
         (conv.groups, conv.in_channels // conv.groups, *conv.kernel_size),
-        dtype=torch.float64,
+        dtype=torch.float32,
         device=x.device,
     )
-    reach = conv._conv_forward(x.double(), ones, None)
-    return float(reach.sum()) * (conv.out_channels // conv.groups)
+    reach = conv._conv_forward(x.float(), ones, None)
+    return float(reach.sum(dtype=torch.float64)) * (conv.out_channels // conv.groups)
 
 
-def _load_data(config: Any) -> Any:
+def run_dataset(config: Any) -> Any:
+    """The ``PairedData`` a run's ``TransferConfig`` was trained on, rebuilt from its config."""
     from snn_transfer.events.datasets import load_dataset
 
     return load_dataset(
@@ -223,11 +227,12 @@ def evaluate_run(
     data: Any = None,
     batch_size: int | None = None,
     checkpoint: str = "best",
-    device: str = "cpu",
+    device: str = "auto",
 ) -> dict[str, Any]:
     """Evaluate the event branch of a run on one split of its dataset.
 
-    The dataset is rebuilt from the run's config unless ``data`` (a ``PairedData``) is given.
+    The dataset is rebuilt from the run's config unless ``data`` (a ``PairedData``) is given;
+    ``device`` ``auto`` picks CUDA when available.
     Returns ``accuracy``, ``n``, ``classes``, ``per_class`` (class -> accuracy, None without
     samples), ``class_counts``, ``confusion`` (``[K][K]`` counts, rows true, columns
     predicted), ``labels`` and ``predictions`` (``[n]``), ``firing`` (layer -> mean spike
@@ -240,7 +245,7 @@ def evaluate_run(
         raise ConfigError(f"split={split!r} is unknown; choose one of {', '.join(SPLITS)}")
     run = load_run(run_dir_or_checkpoint, checkpoint=checkpoint)
     config = TransferConfig.from_dict(run.state["config"])
-    data = _load_data(config) if data is None else data
+    data = run_dataset(config) if data is None else data
     if list(data.classes) != run.classes:
         raise ConfigError(
             f"the dataset's classes ({len(data.classes)}) differ from the run's "
@@ -254,14 +259,18 @@ def evaluate_run(
     frames = getattr(data, split)
     if len(frames) == 0:
         raise ConfigError(f"dataset {data.name!r} has an empty {split} split; choose another")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     model = run.model.to(device).eval()
     loader = torch.utils.data.DataLoader(
-        frames, batch_size=batch_size or config.data.eval_batch_size
+        frames,
+        batch_size=batch_size or config.data.eval_batch_size,
+        num_workers=config.data.workers,
     )
     labels, predictions = [], []
     with torch.no_grad(), OpCounter(model) as counter:
         for x, y in loader:
-            logits = model.classify(x.transpose(0, 1).to(device)).float().mean(0)
+            logits = model.classify(x.transpose(0, 1).contiguous().to(device)).float().mean(0)
             predictions.append(logits.argmax(-1).cpu().numpy())
             labels.append(y.numpy())
     truth, pred = np.concatenate(labels), np.concatenate(predictions)
@@ -325,7 +334,9 @@ def write_evaluation(result: dict[str, Any], out_dir: str | Path) -> list[Path]:
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="samples")
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title(f"{result['dataset']} {split}: accuracy {result['accuracy']:.2%} (n={result['n']})")
+    ax.set_title(
+        f"{result['dataset']} {split}: accuracy {result['accuracy']:.2%} (n={result['n']})"
+    )
     if k <= 30:
         ax.set_xticks(range(k), result["classes"], rotation=90, fontsize=8)
         ax.set_yticks(range(k), result["classes"], fontsize=8)

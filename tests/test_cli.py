@@ -70,6 +70,25 @@ def test_train_resume_and_refusals(tmp_path):
     resumed = cli("train", "--resume", str(out), "--no-progress", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert "selected epoch" in resumed.stdout
+    evaluated = cli("eval", str(out), "--split", "test", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert (out / "eval-test.json").exists() and (out / "confusion-test.png").exists()
+    from snn_transfer.events.datasets import load_dataset
+    from snn_transfer.events.io import write_events
+
+    data = load_dataset("digits", per_class=10, time_steps=4, cache_dir=tmp_path / "cache")
+    events, label = data.test.events[int(data.test.indices[0])]
+    sample = write_events(tmp_path / "sample.h5", events, "hdf5", sensor_size=(34, 34, 2))
+    predicted = cli("predict", str(out), str(sample), cwd=tmp_path)
+    assert predicted.returncode == 0, predicted.stderr
+    assert "sample.h5" in predicted.stdout
+    exported = cli("export", str(out), "--out", str(tmp_path / "model.nir"), cwd=tmp_path)
+    assert exported.returncode in (0, 1), exported.stderr
+    if exported.returncode == 1:  # nir not installed: the message says how to get it
+        assert "pip install" in exported.stderr
+    compared = cli("compare", str(out), "--plot", str(tmp_path / "c.png"), cwd=tmp_path)
+    assert compared.returncode == 0, compared.stderr
+    assert (tmp_path / "c.png").exists()
     bad_key = cli("train", "--recipe", "demo", "--set", "optim.lrr=1", cwd=tmp_path)
     assert bad_key.returncode == 1 and "unknown config key optim.lrr" in bad_key.stderr
     assert "Traceback" not in bad_key.stderr
