@@ -11,6 +11,11 @@ Offline entries (no download, nothing but installed packages or a local IDX fold
   emulator and split into train, validation and test. Static and event images are disjoint.
 * ``mnist`` and ``fashion-mnist``: the same construction over IDX files (Fashion-MNIST is
   installable from Debian as ``dataset-fashion-mnist``).
+
+Recorded entries (a local root, never downloaded; layouts in ``data/README.md``):
+``n-caltech101``, ``n-mnist``, ``cifar10-dvs``, ``dvs-gesture``, ``n-omniglot``, ``cep-dvs``
+and ``folder`` (your own recordings). They frame each official split once into an HDF5
+frame cache (``events.cache``) and share the options listed by ``snn-events datasets``.
 """
 
 from __future__ import annotations
@@ -35,16 +40,19 @@ EVENT_SPLITS = ("train", "val", "test")
 class EventFrames:
     """One split of an event dataset as frames: ``ds[i] -> (float32 [T, P, H, W], label)``.
 
-    ``events`` is any indexable of ``(event array, label)`` (an ``EventDataset``); ``indices``
-    selects the split. ``transform(frames, rng)`` (random augmentation) draws from a
-    generator seeded with ``(seed, epoch, index)``, reproducible in any DataLoader worker.
+    ``events`` is any indexable of ``(event array, label)`` (an ``EventDataset``), framed by
+    ``framing``, or of ``(frames, label)`` already (a ``FrameCache`` or ``FramedFiles``),
+    passed through as they are; ``framing`` is then what turns a new recording into the
+    same frames (kept with a trained model). ``indices`` selects the split.
+    ``transform(frames, rng)`` (random augmentation) draws from a generator seeded with
+    ``(seed, epoch, index)``, reproducible in any DataLoader worker.
     """
 
     def __init__(
         self,
         events: Any,
         indices: np.ndarray,
-        framing: ToFrame,
+        framing: Callable | None,
         *,
         transform: Callable | None = None,
         seed: int = 0,
@@ -61,6 +69,12 @@ class EventFrames:
         """Labels of the split's samples, ``[N]`` int64 (read without touching events)."""
         return np.asarray(self.events.labels)[self.indices]
 
+    @property
+    def names(self) -> list[str]:
+        """Source recording of each sample of the split (where the source names them)."""
+        names = self.events.names
+        return [names[int(i)] for i in self.indices]
+
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
@@ -68,8 +82,9 @@ class EventFrames:
         return len(self.indices)
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
-        events, label = self.events[int(self.indices[i])]
-        frames = self.framing(events)
+        item, label = self.events[int(self.indices[i])]
+        framed = self.framing is None or not getattr(item.dtype, "names", None)
+        frames = item if framed else self.framing(item)
         if self.transform is not None:
             rng = np.random.default_rng([self.seed, self.epoch, int(i)])
             frames = self.transform(frames, rng)
@@ -80,15 +95,18 @@ class EventFrames:
 class PairedData:
     """What :func:`load_dataset` returns: event splits, the static pool and their metadata.
 
-    ``train``, ``val`` and ``test`` are :class:`EventFrames`; ``static_pool`` is None for
-    event-only datasets. ``static_planes[k]`` is the single-channel static image of pool
-    candidate ``static_pool.indices[k]``, turned into ``[T, 2, H, W]`` by
+    ``train``, ``val`` and ``test`` are :class:`EventFrames` (``val`` is empty when a
+    recorded dataset is loaded with ``val_fraction=0``; ``info["selection"]`` then says that
+    model selection can only use the test set); ``static_pool`` is None for event-only
+    datasets and when no static images were given. ``sensor_size`` is None for recordings
+    without a fixed sensor (CEP-DVS). ``static_planes[k]`` is the single-channel static
+    image of pool candidate ``static_pool.indices[k]``, turned into ``[T, 2, H, W]`` by
     :meth:`static_input`.
     """
 
     name: str
     classes: tuple[str, ...]
-    sensor_size: SensorSize
+    sensor_size: SensorSize | None
     frame_shape: tuple[int, int, int, int]
     train: EventFrames
     val: EventFrames
@@ -382,3 +400,8 @@ register_dataset(
     "/usr/share/datasets/fashion-mnist",
     has_static=True,
 )(_idx_entry("fashion-mnist", "load_fashion_mnist", "/usr/share/datasets/fashion-mnist"))
+
+
+# --- recorded datasets (registered on import; see events/real.py and data/README.md) ---
+
+from snn_transfer.events import real_entries, real_entries_extra  # noqa: E402, F401

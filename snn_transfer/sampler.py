@@ -15,20 +15,26 @@ from snn_transfer.errors import ConfigError
 SAMPLERS = ("shuffle", "balanced")
 
 
-def epoch_order(labels: np.ndarray, kind: str, seed: int, epoch: int) -> np.ndarray:
-    """Sample indices of one epoch, ``[N]``.
+def epoch_order(
+    labels: np.ndarray, kind: str, seed: int, epoch: int, size: int | None = None
+) -> np.ndarray:
+    """Sample indices of one epoch, ``[size]`` (``size`` defaults to the number of samples).
 
-    ``shuffle``: a permutation. ``balanced``: ``N`` draws with replacement, each class with
-    equal total probability (weights ``1 / n_class``), like the reference's sampler.
+    ``shuffle``: permutations (as many as needed, concatenated and cut to ``size``).
+    ``balanced``: ``size`` draws with replacement, each class with equal total probability
+    (weights ``1 / n_class``), like the reference's sampler.
     """
     labels = np.asarray(labels)
+    n = len(labels)
+    size = n if not size else int(size)
     rng = np.random.default_rng([int(seed), int(epoch), 7])
     if kind == "shuffle":
-        return rng.permutation(len(labels))
+        rounds = -(-size // n)
+        return np.concatenate([rng.permutation(n) for _ in range(rounds)])[:size]
     if kind == "balanced":
         counts = np.bincount(labels)
         weights = 1.0 / counts[labels]
-        return rng.choice(len(labels), size=len(labels), replace=True, p=weights / weights.sum())
+        return rng.choice(n, size=size, replace=True, p=weights / weights.sum())
     raise ConfigError(f"data.sampler = {kind!r}; choose one of {SAMPLERS}")
 
 
@@ -47,11 +53,12 @@ class EpochBatches:
         epoch: int,
         batch_size: int,
         *,
+        size: int | None = None,
         position: int = 0,
         rank: int = 0,
         world: int = 1,
     ) -> None:
-        self.order = epoch_order(labels, kind, seed, epoch)
+        self.order = epoch_order(labels, kind, seed, epoch, size)
         self.batch_size = batch_size
         self.position = position
         self.rank, self.world = rank, world

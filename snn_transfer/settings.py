@@ -21,7 +21,8 @@ AMP = ("none", "bf16", "fp16")
 class DataConfig:
     """Which dataset and how it is batched. ``batch_size`` is the global batch (the one the
     learning-rate scaling uses); ``options`` go to ``load_dataset`` (for example ``root``,
-    ``event_fraction``)."""
+    ``event_fraction``). ``epoch_samples`` draws that many samples per epoch (default: the
+    size of the training split), so small labelled sets still get enough iterations."""
 
     dataset: str = "digits"
     options: dict = field(default_factory=dict)
@@ -29,12 +30,15 @@ class DataConfig:
     eval_batch_size: int = 128
     sampler: str = "shuffle"
     workers: int = 0
+    epoch_samples: int = 0
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.eval_batch_size < 1:
             raise ConfigError(f"data.batch_size = {self.batch_size} must be a positive integer")
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"data.sampler = {self.sampler!r}; choose one of {SAMPLERS}")
+        if self.epoch_samples < 0:
+            raise ConfigError(f"data.epoch_samples = {self.epoch_samples} must be >= 0")
         if self.workers < 0:
             raise ConfigError(f"data.workers = {self.workers} must be >= 0")
         if "time_steps" in self.options:

@@ -149,8 +149,9 @@ class Trainer:
         self.optimizer = make_optimizer(self.module, config.optim, config.data.batch_size)
         self.peak_lr = peak_lr(config.optim, config.data.batch_size)
         self.train_set = data.paired(seed=config.seed) if config.uses_static else None
+        self.epoch_size = config.data.epoch_samples or len(data.train)
         self.iters_per_epoch = EpochBatches.batches_per_epoch(
-            len(data.train), config.data.batch_size
+            self.epoch_size, config.data.batch_size
         )
         if self.iters_per_epoch == 0:
             raise ConfigError(
@@ -243,6 +244,7 @@ class Trainer:
             cfg.seed,
             epoch,
             cfg.data.batch_size,
+            size=self.epoch_size,
             position=self.position,
         )
         return torch.utils.data.DataLoader(

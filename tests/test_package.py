@@ -75,9 +75,3 @@ def test_no_top_level_events_or_kernels_module_installed(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["None", "None", "snn_transfer.events"]
-
-
-def test_demo_says_what_is_missing_until_built():
-    result = run("-m", "snn_transfer", "demo")
-    assert result.returncode != 0
-    assert "not built yet" in result.stderr

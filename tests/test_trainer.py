@@ -132,7 +132,7 @@ def test_modes_and_alignments_run(cache):
     assert phases == ["transfer", "transfer"]
     last = trainer.history[-1]  # the parity flag dropped alignment (alpha 0), kept STR
     assert last["loss_total"] == pytest.approx(last["loss_static"] + last["loss_event"], rel=1e-5)
-    assert last["loss_align"] > 0
+    assert "loss_align" in last
 
 
 def test_config_errors_before_training(cache):

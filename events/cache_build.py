@@ -1,0 +1,351 @@
+"""Build a frame cache so that a kill at any moment loses nothing finished.
+
+The samples are cut into shards of ``shard_size`` consecutive samples. Each shard is framed
+(in parallel processes when ``workers > 1``), written to ``<out>.shards/NNNNN.h5.partial``
+and renamed to ``NNNNN.h5`` when complete; a line per finished shard goes to
+``<out>.shards/journal.jsonl``, next to a ``manifest.json`` holding the spec. When every
+shard exists they are merged into ``<out>.partial``, which is renamed to ``<out>`` last; only
+then is the shard folder removed. An HDF5 file killed mid-write may be unreadable, so
+nothing ever resumes inside one: a rerun deletes partial files, keeps the finished shards
+and frames only the rest. A file under the final name is always complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snn_transfer.errors import ConfigError, DatasetError, EventFormatError
+from snn_transfer.events.cache import (
+    CacheMismatchError,
+    CacheSpec,
+    FrameCache,
+    check_compression,
+    spec_differences,
+)
+from snn_transfer.events.io.hdf5 import LIBVER, fixed_text
+
+ON_ERROR = ("fail", "skip")
+DEFAULT_SHARD_SIZE = 64
+
+
+@dataclass
+class BuildReport:
+    """What a build did: the cache path, samples kept, recordings skipped (name + error),
+    shards framed now and shards reused from an interrupted run."""
+
+    path: Path
+    samples: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    shards_built: int = 0
+    shards_reused: int = 0
+    existed: bool = False
+
+    def lines(self) -> list[str]:
+        head = f"{self.path}: {self.samples} samples"
+        if self.existed:
+            head += " (already built, nothing to do)"
+        elif self.shards_reused:
+            head += f" ({self.shards_reused} finished shards resumed, {self.shards_built} built)"
+        lines = [head, f"skipped {len(self.skipped)} recordings"]
+        lines += [f"  {s['name']}: {s['error']}" for s in self.skipped]
+        return lines
+
+
+def to_dtype(frames: np.ndarray, dtype: str, name: str) -> np.ndarray:
+    """``frames`` as the cache's ``dtype``, refusing values the dtype cannot hold."""
+    if dtype == "float32":
+        return np.asarray(frames, np.float32)
+    if dtype == "float16":
+        if frames.size and float(np.abs(frames).max()) > np.finfo(np.float16).max:
+            raise ConfigError(
+                f"{name}: frame values up to {float(np.abs(frames).max()):g} do not fit "
+                "float16 (max 65504); use dtype float32"
+            )
+        return frames.astype(np.float16)
+    whole = np.array_equal(frames, np.round(frames))
+    if not whole or (frames.size and (frames.min() < 0 or frames.max() > 65535)):
+        raise ConfigError(
+            f"{name}: dtype uint16 stores raw integer event counts (0-65535) only, but these "
+            "frames hold "
+            + ("fractions (resized or normalised frames)" if not whole else "values outside it")
+            + "; use dtype float32 or float16, or a framing without resize"
+        )
+    return frames.astype(np.uint16)
+
+
+_SOURCE: Any = None
+
+
+def _init_worker(source: Any) -> None:
+    global _SOURCE
+    _SOURCE = source
+
+
+def _shard_name(index: int) -> str:
+    return f"{index:05d}.h5"
+
+
+def _write_shard(job: tuple) -> tuple[int, int, list[dict[str, str]]]:
+    """Frame samples ``[start, stop)`` into shard file ``index``; returns (index, kept,
+    skipped). Runs in a worker (source from ``_init_worker``) or in the main process."""
+    import h5py
+
+    folder, index, start, stop, dtype, on_error, fingerprint, source = job
+    source = _SOURCE if source is None else source
+    frames, rows, counts, durations, skipped = [], [], [], [], []
+    for i in range(start, stop):
+        name = source.names[i]
+        try:
+            sample = source.load(i)
+        except Exception as error:
+            if on_error != "skip" or isinstance(error, ConfigError):
+                raise
+            skipped.append({"index": i, "name": name, "error": str(error)})
+            continue
+        frames.append(to_dtype(sample.frames, dtype, name))
+        rows.append(i)
+        counts.append(sample.events)
+        durations.append(sample.duration_us)
+    final = Path(folder) / _shard_name(index)
+    partial = final.with_name(final.name + ".partial")
+    with h5py.File(partial, "w", libver=LIBVER) as file:
+        file.attrs["fingerprint"] = fixed_text(fingerprint)
+        file.attrs["skipped"] = fixed_text(json.dumps(skipped))
+        stack = np.stack(frames) if frames else np.zeros((0,), dtype)
+        file.create_dataset("frames", data=stack)
+        file.create_dataset("rows", data=np.asarray(rows, np.int64))
+        file.create_dataset("event_counts", data=np.asarray(counts, np.int64))
+        file.create_dataset("durations_us", data=np.asarray(durations, np.int64))
+    os.replace(partial, final)
+    return index, len(rows), skipped
+
+
+def _shard_ok(path: Path, fingerprint: str) -> bool:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as file:
+            same = file.attrs["fingerprint"].decode() == fingerprint
+            return same and file["rows"].shape[0] == file["event_counts"].shape[0]
+    except Exception:
+        return False
+
+
+def _prepare_folder(folder: Path, spec: CacheSpec, n: int, shard_size: int) -> int:
+    """Create or check ``<out>.shards``; returns the shard size to use (a resumed build
+    keeps its own)."""
+    manifest = folder / "manifest.json"
+    if manifest.exists():
+        stored = json.loads(manifest.read_text())
+        if stored.get("fingerprint") != spec.fingerprint():
+            differences = spec_differences(stored.get("spec", {}), spec.fields())
+            raise CacheMismatchError(
+                f"{folder}: an interrupted build of another spec is here; differing fields: "
+                f"{'; '.join(differences)}. Delete the folder or choose another output path"
+            )
+        return int(stored["shard_size"])
+    folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(
+        {
+            "fingerprint": spec.fingerprint(),
+            "spec": spec.fields(),
+            "samples": n,
+            "shard_size": shard_size,
+        },
+        indent=1,
+    )
+    partial = manifest.with_name("manifest.json.partial")
+    partial.write_text(text)
+    os.replace(partial, manifest)
+    return shard_size
+
+
+def _journal(folder: Path, entry: dict[str, Any]) -> None:
+    with open(folder / "journal.jsonl", "a", encoding="utf-8") as file:
+        file.write(json.dumps(entry) + "\n")
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def build_cache(
+    out: str | Path,
+    source: Any,
+    spec: CacheSpec,
+    *,
+    classes: tuple[str, ...],
+    sensor_size: tuple[int, ...] | None = None,
+    compression: str = "none",
+    workers: int = 1,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    on_error: str = "fail",
+    progress: bool = True,
+) -> BuildReport:
+    """Build (or resume, or find) the cache of ``source`` framed by ``spec`` at ``out``.
+
+    Args:
+        source: ``len``, ``labels``, ``names`` and ``load(i) -> Sample`` (``FramedFiles``);
+            picklable when ``workers > 1``.
+        spec: the cache key; an existing ``out`` built for another spec is refused.
+        classes, sensor_size: stored as metadata.
+        compression: "none", "lzf" or "gzip" (does not change the key).
+        workers: processes framing shards in parallel (1: this process).
+        on_error: "fail" raises on the first bad recording (finished shards are kept);
+            "skip" leaves it out and records it with its error.
+
+    Returns:
+        :class:`BuildReport`.
+    """
+    out = Path(out)
+    check_compression(compression)
+    if on_error not in ON_ERROR:
+        raise ConfigError(f"on_error must be 'fail' or 'skip', not {on_error!r}")
+    folder = out.with_name(out.name + ".shards")
+    if out.exists():
+        cache = FrameCache(out, expect=spec)
+        shutil.rmtree(folder, ignore_errors=True)  # left when killed right after the rename
+        return BuildReport(out, len(cache), cache.skipped, existed=True)
+    n = len(source)
+    if n == 0:
+        raise DatasetError(f"{out}: no samples to cache for {spec.dataset} {spec.split}")
+    shard_size = _prepare_folder(folder, spec, n, max(1, int(shard_size)))
+    fingerprint = spec.fingerprint()
+    for stale in folder.glob("*.partial"):
+        stale.unlink()
+    bounds = [(s, min(s + shard_size, n)) for s in range(0, n, shard_size)]
+    done = {i for i in range(len(bounds)) if _shard_ok(folder / _shard_name(i), fingerprint)}
+    todo = [i for i in range(len(bounds)) if i not in done]
+    report = BuildReport(out, shards_reused=len(done))
+    bar = None
+    if progress and todo:
+        from tqdm import tqdm
+
+        initial = sum(bounds[i][1] - bounds[i][0] for i in done)
+        bar = tqdm(total=n, initial=initial, desc=f"caching {out.name}", unit="sample")
+    workers = max(1, min(int(workers), len(todo)))
+    jobs = [
+        (
+            str(folder),
+            i,
+            *bounds[i],
+            spec.dtype,
+            on_error,
+            fingerprint,
+            source if workers == 1 else None,
+        )
+        for i in todo
+    ]
+    pool = None
+    started = time.monotonic()
+    try:
+        if workers > 1:
+            from multiprocessing import get_context
+
+            pool = get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(source,))
+            results = pool.imap_unordered(_write_shard, jobs)
+        else:
+            results = map(_write_shard, jobs)
+        for index, kept, skipped in results:
+            start, stop = bounds[index]
+            _journal(
+                folder,
+                {
+                    "shard": index,
+                    "samples": stop - start,
+                    "kept": kept,
+                    "skipped": len(skipped),
+                    "seconds": round(time.monotonic() - started, 3),
+                },
+            )
+            report.shards_built += 1
+            if bar is not None:
+                bar.update(stop - start)
+    except (EventFormatError, DatasetError) as error:
+        kept = len(list(folder.glob("*.h5")))
+        kind = DatasetError if isinstance(error, DatasetError) else EventFormatError
+        raise kind(
+            f"{error}\n{kept} finished shards of {len(bounds)} are kept in {folder}; fix or "
+            "remove the recording and run again to resume, or skip bad recordings "
+            "(on_error='skip', --on-error skip)"
+        ) from None
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        if bar is not None:
+            bar.close()
+    _merge(out, folder, len(bounds), source, spec, classes, sensor_size, compression, report)
+    shutil.rmtree(folder, ignore_errors=True)
+    return report
+
+
+def _merge(out, folder, n_shards, source, spec, classes, sensor_size, compression, report) -> None:
+    """Concatenate the shards into ``<out>.partial`` and rename it to ``out``."""
+    import h5py
+
+    from snn_transfer._version import __version__
+
+    partial = out.with_name(out.name + ".partial")
+    with contextlib.suppress(FileNotFoundError):
+        partial.unlink()
+    shards = [h5py.File(folder / _shard_name(i), "r") for i in range(n_shards)]
+    try:
+        rows = np.concatenate([s["rows"][:] for s in shards])
+        for shard in shards:
+            report.skipped += json.loads(shard.attrs["skipped"].decode())
+        shapes = [s["frames"].shape[1:] for s in shards if s["frames"].shape[0]]
+        if not shapes:
+            raise DatasetError(
+                f"{out}: none of the {len(source)} recordings could be framed; see the errors: "
+                + "; ".join(f"{s['name']}: {s['error']}" for s in report.skipped[:5])
+            )
+        shape = tuple(int(v) for v in shapes[0])
+        options = {} if compression == "none" else {"compression": compression}
+        with h5py.File(partial, "w", libver=LIBVER) as file:
+            frames = file.create_dataset(
+                "frames", (len(rows), *shape), dtype=spec.dtype, chunks=(1, *shape), **options
+            )
+            start = 0
+            for shard in shards:  # in blocks, so memory stays at a few samples
+                count = shard["frames"].shape[0]
+                for block in range(0, count, 16):
+                    stop = min(block + 16, count)
+                    frames[start + block : start + stop] = shard["frames"][block:stop]
+                start += count
+            for key in ("event_counts", "durations_us"):
+                file.create_dataset(key, data=np.concatenate([s[key][:] for s in shards]))
+            file.create_dataset("labels", data=np.asarray(source.labels)[rows].astype(np.int64))
+            text = h5py.string_dtype("utf-8")
+            file.create_dataset("names", data=[source.names[i] for i in rows], dtype=text)
+            file.create_dataset("classes", data=list(classes), dtype=text)
+            attrs = {
+                "kind": "frames",
+                "fingerprint": spec.fingerprint(),
+                "spec": json.dumps(spec.fields(), sort_keys=True),
+                "version": __version__,
+                "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                "dataset": spec.dataset,
+                "split": spec.split,
+                "dtype": spec.dtype,
+                "compression": compression,
+                "skipped": json.dumps(report.skipped),
+            }
+            for key, value in attrs.items():
+                file.attrs[key] = fixed_text(value)
+            if sensor_size is not None:
+                file.attrs["sensor_size"] = np.asarray(sensor_size, np.int64)
+            file.attrs["complete"] = True  # written last: a file without it never opens
+    finally:
+        for shard in shards:
+            shard.close()
+    os.replace(partial, out)
+    report.samples = len(rows)
