@@ -30,6 +30,9 @@ _LAZY: dict[str, str] = {
     "LossConfig": "snn_transfer.losses",
     "SlidingSchedule": "snn_transfer.sliding",
     "OptimConfig": "snn_transfer.optim",
+    "evaluate_run": "snn_transfer.evaluate",
+    "compare_runs": "snn_transfer.compare",
+    "export_nir": "snn_transfer.export",
 }
 
 __all__ = ["__version__", *_LAZY]
