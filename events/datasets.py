@@ -219,6 +219,7 @@ def emulated_pairs(
     event_splits: dict[str, float],
     per_class_limit: int | None,
     channel: str,
+    static_scale: float,
     sensor: tuple[int, int],
     cache_dir,
     workers: int,
@@ -229,7 +230,8 @@ def emulated_pairs(
     Per class (seeded): ``static_share`` of the images form the static pool, the rest are
     emulated and split by ``event_splits``. ``per_class_limit`` caps the images used per
     class (both sides) to size the dataset to the machine. The static inputs are the images'
-    channel placed at the centre of the event sensor, where the emulator shows them.
+    channel (times ``static_scale``, to bring [0, 1] images to the scale of event counts)
+    placed at the centre of the event sensor, where the emulator shows them.
     """
     from snn_transfer.events.emulated import emulated_dataset
 
@@ -274,7 +276,9 @@ def emulated_pairs(
         seed=seed + 3,
     )
     image_h, image_w = source.image(0).shape[:2]
-    spec = StaticInputSpec(size=(image_h, image_w), time_steps=time_steps, channel=channel)
+    spec = StaticInputSpec(
+        size=(image_h, image_w), time_steps=time_steps, channel=channel, scale=static_scale
+    )
     planes = np.stack([spec.channel_of(source.image(i)) for i in pool.indices])
     top, left = (sensor[1] - image_h) // 2, (sensor[0] - image_w) // 2
     if top < 0 or left < 0:
@@ -322,6 +326,7 @@ def _digits(
     static_fraction: float = 1.0,
     per_class: int | None = None,
     channel: str = "v",
+    static_scale: float = 1.0,
     cache_dir: str | None = None,
     workers: int = 1,
     progress: bool = True,
@@ -340,6 +345,7 @@ def _digits(
         event_splits={"train": 0.6, "val": 0.2, "test": 0.2},
         per_class_limit=per_class,
         channel=channel,
+        static_scale=static_scale,
         sensor=(34, 34),
         cache_dir=cache_dir,
         workers=workers,
@@ -357,6 +363,7 @@ def _idx_entry(name: str, loader_name: str, default_root: str | None):
         static_fraction: float = 1.0,
         per_class: int = 1600,
         channel: str = "v",
+        static_scale: float = 1.0,
         cache_dir: str | None = None,
         workers: int = 1,
         progress: bool = True,
@@ -378,6 +385,7 @@ def _idx_entry(name: str, loader_name: str, default_root: str | None):
             event_splits={"train": 0.6, "val": 0.2, "test": 0.2},
             per_class_limit=per_class,
             channel=channel,
+            static_scale=static_scale,
             sensor=(34, 34),
             cache_dir=cache_dir,
             workers=workers,

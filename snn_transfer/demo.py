@@ -1,6 +1,6 @@
 """The offline demo: baseline vs the transfer method on scikit-learn's digits, on a CPU.
 
-Both runs use the same small labelled event subset (the ``demo`` recipe keeps 10 % of the
+Both runs use the same small labelled event subset (the ``demo`` recipe keeps 5 % of the
 event training data), the same seed and the same budget; the transfer run also sees the
 static images of the same classes. The report compares them on the test split, with the
 epoch picked on the validation split.
@@ -14,7 +14,12 @@ from typing import Any
 
 import numpy as np
 
-QUICK = ["epochs=3", "data.options.per_class=30", "data.options.event_fraction=0.3"]
+QUICK = [
+    "epochs=3",
+    "data.epoch_samples=64",
+    "data.options.per_class=30",
+    "data.options.event_fraction=0.3",
+]
 
 
 def _plot_curves(histories: dict[str, list[dict[str, Any]]], path: Path) -> None:

@@ -167,3 +167,16 @@ def test_snn_events_datasets_lists_layouts(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "digits" in result.stdout and "layout:" in result.stdout
     assert "fashion-mnist" in result.stdout
+
+
+def test_static_scale_multiplies_the_static_inputs(digits, tmp_path):
+    scaled = load_dataset(
+        "digits",
+        per_class=20,
+        time_steps=4,
+        static_scale=4.0,
+        cache_dir=digits.info["event_file"].rsplit("/emulated/", 1)[0],
+        progress=False,
+    )
+    assert np.allclose(scaled.static_planes, 4.0 * digits.static_planes, atol=1e-5)
+    assert scaled.static_planes.max() > 1.5
