@@ -215,15 +215,15 @@ def emulated_pairs(
     seed: int,
     event_fraction: float,
     static_fraction: float,
-    static_share: float,
-    event_splits: dict[str, float],
     per_class_limit: int | None,
     channel: str,
     static_scale: float,
-    sensor: tuple[int, int],
     cache_dir,
     workers: int,
     progress: bool,
+    static_share: float = 0.5,
+    event_splits: dict[str, float] | None = None,
+    sensor: tuple[int, int] = (34, 34),
 ) -> PairedData:
     """Split ``source`` per class into a static pool and emulated event splits.
 
@@ -234,6 +234,8 @@ def emulated_pairs(
     placed at the centre of the event sensor, where the emulator shows them.
     """
     from snn_transfer.events.emulated import emulated_dataset
+
+    event_splits = event_splits or {"train": 0.6, "val": 0.2, "test": 0.2}
 
     if not isinstance(time_steps, int) or time_steps < 1:
         raise ConfigError(f"time_steps = {time_steps!r} must be a positive integer")
@@ -341,12 +343,9 @@ def _digits(
         seed=seed,
         event_fraction=event_fraction,
         static_fraction=static_fraction,
-        static_share=0.5,
-        event_splits={"train": 0.6, "val": 0.2, "test": 0.2},
         per_class_limit=per_class,
         channel=channel,
         static_scale=static_scale,
-        sensor=(34, 34),
         cache_dir=cache_dir,
         workers=workers,
         progress=progress,
@@ -381,12 +380,9 @@ def _idx_entry(name: str, loader_name: str, default_root: str | None):
             seed=seed,
             event_fraction=event_fraction,
             static_fraction=static_fraction,
-            static_share=0.5,
-            event_splits={"train": 0.6, "val": 0.2, "test": 0.2},
             per_class_limit=per_class,
             channel=channel,
             static_scale=static_scale,
-            sensor=(34, 34),
             cache_dir=cache_dir,
             workers=workers,
             progress=progress,
