@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -18,7 +19,8 @@ def _check_out_dir(out: Path, *, resume: bool) -> None:
         )
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
+        # one probe per process: under torchrun every rank checks the same folder at once
+        probe = out / f".write-test-{os.getpid()}"
         probe.write_bytes(b"0" * 1024)
         probe.unlink()
     except OSError as error:
@@ -26,12 +28,23 @@ def _check_out_dir(out: Path, *, resume: bool) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from snn_transfer import distributed
+
+    code = _train_run(args, distributed.is_main())
+    # only after success: a failed rank must not wait for the others (torchrun stops them)
+    distributed.cleanup()
+    return code
+
+
+def _train_run(args: argparse.Namespace, main: bool) -> int:
+    """Train (or resume) one run; under torchrun every process runs this, and only rank 0
+    (``main``) prints."""
     from snn_transfer.trainer import Trainer
 
     if args.resume:
         out = Path(args.resume)
         _check_out_dir(out, resume=True)
-        trainer = Trainer.resume(out, progress=not args.no_progress)
+        trainer = Trainer.resume(out, progress=not args.no_progress, quiet=not main)
     else:
         from snn_transfer.recipes import resolve
 
@@ -41,13 +54,15 @@ def _train(args: argparse.Namespace) -> int:
         config = recipe.config(args.set)
         out = Path(args.out or f"runs/{recipe.name}-seed{config.seed}")
         _check_out_dir(out, resume=False)
-        print(f"training {recipe.description} -> {out}", flush=True)
-        trainer = Trainer(config, out, progress=not args.no_progress)
+        if main:
+            print(f"training {recipe.description} -> {out}", flush=True)
+        trainer = Trainer(config, out, progress=not args.no_progress, quiet=not main)
     result = trainer.fit()
-    print(
-        f"selected epoch {result['best_epoch']} on {result['selected_on']}: "
-        f"val {result['val_acc']:.4f}, test {result['test_acc']:.4f} ({out})"
-    )
+    if main:
+        print(
+            f"selected epoch {result['best_epoch']} on {result['selected_on']}: "
+            f"val {result['val_acc']:.4f}, test {result['test_acc']:.4f} ({out})"
+        )
     return 0
 
 

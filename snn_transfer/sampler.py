@@ -4,6 +4,12 @@ The sampler yields keys ``(index, draw)``: ``draw`` is the position in the epoch
 drawn twice (class-balanced sampling with replacement) gets a fresh static partner each time.
 Its state is ``(epoch, position)`` plus the seed: nothing per worker or per rank, so a
 checkpoint can be resumed with another number of processes.
+
+Distributed training needs no sampler of its own: every rank computes the same global order
+(shuffled or class-balanced) and keeps its share of each global batch. The ranks' shares are
+disjoint (as draws: a balanced epoch may draw an index twice, as one process would), their
+union is exactly the single-process epoch, so the per-epoch distribution, the class balance
+and the static partner of each draw are those of one process.
 """
 
 from __future__ import annotations
@@ -41,8 +47,10 @@ def epoch_order(
 class EpochBatches:
     """Batches of ``(index, draw)`` keys for one epoch, from ``position`` on.
 
-    With ``world > 1`` each rank takes every ``world``-th key of each global batch, so the
-    global batch is the same for any number of ranks.
+    ``batch_size`` is the global batch. With ``world > 1`` each rank takes every
+    ``world``-th key of each global batch (``batch_size / world`` keys, from position
+    ``rank``), so the global batch is the same for any number of ranks; ``batch_size`` must
+    be a multiple of ``world``. ``position`` counts keys of the global order.
     """
 
     def __init__(
@@ -61,12 +69,25 @@ class EpochBatches:
         self.order = epoch_order(labels, kind, seed, epoch, size)
         self.batch_size = batch_size
         self.position = position
+        if world < 1 or not 0 <= rank < world:
+            raise ValueError(f"rank {rank} of world {world} is not a valid process")
+        if batch_size % world:
+            raise ConfigError(
+                f"data.batch_size = {batch_size} is not a multiple of the {world} processes; "
+                f"the batch is global (each process takes batch_size / {world}), so choose "
+                f"e.g. data.batch_size={max(world, batch_size - batch_size % world)}"
+            )
         self.rank, self.world = rank, world
         if batch_size > len(self.order):
             raise ConfigError(
                 f"data.batch_size = {batch_size} is larger than the training split "
                 f"({len(self.order)} samples); lower the batch size"
             )
+
+    @property
+    def local_batch_size(self) -> int:
+        """Keys per batch on this rank."""
+        return self.batch_size // self.world
 
     def __len__(self) -> int:
         return (len(self.order) - self.position) // self.batch_size

@@ -15,6 +15,7 @@ from snn_transfer.sliding import SlidingSchedule
 MODES = ("transfer", "baseline", "pretrain-finetune")
 SELECTIONS = ("val", "test")
 AMP = ("none", "bf16", "fp16")
+DISTRIBUTED_ALIGNMENTS = ("global", "local")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,12 @@ class TransferConfig:
     it; ``test`` is the paper's parity setting (best epoch on test), labelled as such.
     ``parity_no_sliding_drops_alignment`` reproduces the reference's "no sliding" ablation,
     which also drops the alignment loss.
+
+    With several processes (torchrun): ``distributed_alignment`` ``global`` computes CKA, MMD
+    or CORAL on the features of the whole global batch, gathered from all ranks with
+    gradients (the single-process loss), ``local`` on each rank's share only (the reference's
+    multi-GPU behaviour); ``sync_bn`` synchronises BatchNorm statistics over the ranks
+    (SyncBatchNorm, GPUs only). Both are ignored in one process.
     """
 
     mode: str = "transfer"
@@ -90,6 +97,8 @@ class TransferConfig:
     threads: int = 0
     keep_checkpoints: int = 2
     checkpoint_every: int = 0
+    distributed_alignment: str = "global"
+    sync_bn: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -106,6 +115,13 @@ class TransferConfig:
             raise ConfigError(f"amp = {self.amp!r}; choose one of {AMP}")
         if self.keep_checkpoints < 1:
             raise ConfigError(f"keep_checkpoints = {self.keep_checkpoints} must be >= 1")
+        if self.distributed_alignment not in DISTRIBUTED_ALIGNMENTS:
+            raise ConfigError(
+                f"distributed_alignment = {self.distributed_alignment!r}; choose one of "
+                f"{DISTRIBUTED_ALIGNMENTS}"
+            )
+        if not isinstance(self.sync_bn, bool):
+            raise ConfigError(f"sync_bn = {self.sync_bn!r} must be true or false")
         if self.mode == "pretrain-finetune" and self.pretrain_epochs == 0:
             raise ConfigError("mode = 'pretrain-finetune' needs pretrain_epochs >= 1")
 

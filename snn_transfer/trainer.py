@@ -4,95 +4,58 @@ Every source of randomness in an epoch is derived from ``(seed, epoch)`` (sample
 static partners, augmentation) or ``(seed, iteration)`` (sliding replacement), so a run that
 is stopped and resumed from any checkpoint ends with exactly the weights of an uninterrupted
 run (on the CPU, with deterministic kernels).
+
+Under torchrun the same loop runs on every process (see ``snn_transfer.distributed``): the
+configured batch is global and each rank trains on its share of it, inside
+DistributedDataParallel; rank 0 alone writes the run directory. A checkpoint holds only
+global positions, so it resumes with any number of processes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
+from snn_transfer import distributed
 from snn_transfer.checkpoint import load_checkpoint, rotate, save_checkpoint
 from snn_transfer.config import to_dict
+from snn_transfer.epoch_eval import evaluate_split, to_steps
+from snn_transfer.epoch_log import (
+    epoch_row,
+    format_row,
+    open_tensorboard,
+    update_best,
+    write_scalars,
+)
 from snn_transfer.errors import ConfigError, DatasetError, SnnTransferError
-from snn_transfer.losses import LossConfig, domain_adversarial_loss, transfer_objective
+from snn_transfer.losses import ALIGNMENTS, LossConfig, transfer_objective
 from snn_transfer.optim import epoch_lr, make_optimizer, peak_lr, set_lr
 from snn_transfer.rundir import run_metadata, write_config, write_json, write_metrics_csv
 from snn_transfer.sampler import EpochBatches
 from snn_transfer.settings import TransferConfig
-from snn_transfer.sliding import replace_static
+from snn_transfer.training_module import (
+    KeyedSplit,
+    TrainingModule,
+    build_domain_classifier,
+    build_model,
+)
 
 
 class TrainingDiverged(SnnTransferError):
     """A loss term became NaN or infinite."""
 
 
-def build_model(config: TransferConfig, num_classes: int) -> nn.Module:
-    """The ``TransferModel`` a config describes (backbone from the model registry)."""
-    from snn_transfer.models import TransferModel, create_model
-
-    backbone = create_model(config.model.name, num_classes, **config.model.options)
-    transfer = config.mode == "transfer"
-    return TransferModel(
-        backbone,
-        config.time_steps,
-        static_branch=transfer,
-        use_str=transfer and config.loss.str_mode == "learned" and config.loss.alignment != "none",
-        bn_running_stats=config.model.bn_running_stats,
-    )
-
-
-class TrainingModule(nn.Module):
-    """What the optimizer (and DistributedDataParallel) sees: the transfer model plus, for
-    ``dann``, the domain classifier, in one forward."""
-
-    def __init__(self, model: nn.Module, domain: nn.Module | None) -> None:
-        super().__init__()
-        self.model = model
-        self.domain = domain
-
-    def forward(self, static, event):
-        out = self.model(static, event)
-        domain = None
-        if self.domain is not None and out.static_features is not None:
-            domain = domain_adversarial_loss(
-                self.domain(out.static_features), self.domain(out.event_features)
-            )
-        return out, domain
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def _to_steps(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """``[B, T, P, H, W]`` from the DataLoader -> the model's ``[T, B, P, H, W]``."""
-    return batch.to(device, non_blocking=True).transpose(0, 1).contiguous()
-
-
-class _Keyed:
-    """Baseline samples addressed by ``(index, draw)`` keys like the paired dataset."""
-
-    def __init__(self, split) -> None:
-        self.split = split
-
-    def __len__(self) -> int:
-        return len(self.split)
-
-    def __getitem__(self, key):
-        return self.split[key[0]]
-
-
 class Trainer:
-    """Trains one configuration into a run directory (or in memory when ``out`` is None)."""
+    """Trains one configuration into a run directory (or in memory when ``out`` is None).
+
+    Under torchrun every process builds its own ``Trainer``; ``self.dist`` says which rank
+    it is. ``data``, when given, must be the same on every rank.
+    """
 
     def __init__(
         self,
@@ -109,15 +72,20 @@ class Trainer:
         self.quiet = quiet
         if config.threads:
             torch.set_num_threads(config.threads)
-        self.device = _device(config.device)
+        self.dist = distributed.setup(config.device)
+        self.device = self.dist.device
+        self.dist.local_batch(config.data.batch_size)  # fails early unless it splits evenly
         if data is None:
             from snn_transfer.events.datasets import load_dataset
 
-            data = load_dataset(
-                config.data.dataset,
-                time_steps=config.time_steps,
-                seed=config.seed,
-                **config.data.options,
+            # the first rank builds the frame cache, the others open it read-only
+            data = distributed.in_rank_order(
+                lambda: load_dataset(
+                    config.data.dataset,
+                    time_steps=config.time_steps,
+                    seed=config.seed,
+                    **config.data.options,
+                )
             )
         self.data = data
         if data.frame_shape[0] != config.time_steps:
@@ -133,19 +101,13 @@ class Trainer:
                 "selection=test (the paper's parity setting) or give the dataset a val_fraction"
             )
         torch.manual_seed(config.seed)
-        self.model = build_model(config, len(data.classes)).to(self.device)
-        domain = None
-        if config.mode == "transfer" and config.loss.alignment == "dann":
-            from snn_transfer.losses import DomainClassifier
-
-            frames, _ = data.train[0]
-            with torch.no_grad():
-                _, feats = self.model.backbone(
-                    torch.from_numpy(frames)[:, None].to(self.device), return_features=True
-                )
-            domain = DomainClassifier(feats.shape[-1]).to(self.device)
+        model = build_model(config, len(data.classes))
+        self.model = distributed.prepare_model(model, self.dist, sync_bn=config.sync_bn)
+        self.model.to(self.device)
+        domain = build_domain_classifier(config, self.model, data.train[0][0], self.device)
         self.module = TrainingModule(self.model, domain)
-        self.forward = torch.compile(self.module) if config.compile else self.module
+        wrapped = distributed.wrap(self.module, self.dist)
+        self.forward = torch.compile(wrapped) if config.compile else wrapped
         self.optimizer = make_optimizer(self.module, config.optim, config.data.batch_size)
         self.peak_lr = peak_lr(config.optim, config.data.batch_size)
         self.train_set = data.paired(seed=config.seed) if config.uses_static else None
@@ -181,6 +143,7 @@ class Trainer:
             "position": self.position,
             "iteration": self.iteration,
             "sampler": {"seed": self.config.seed, "epoch": self.epoch, "position": self.position},
+            "world": self.dist.world,
             "history": self.history,
             "sums": self.sums,
             "best": self.best,
@@ -204,7 +167,7 @@ class Trainer:
         np.random.set_state(state["rng"]["numpy"])
 
     def _save(self) -> None:
-        if self.out is None:
+        if self.out is None or not self.dist.is_main:
             return
         folder = self.out / "checkpoints"
         save_checkpoint(folder / f"ckpt-{self.iteration:09d}.pt", self.state())
@@ -212,7 +175,8 @@ class Trainer:
 
     @classmethod
     def resume(cls, run_dir: str | Path, **kwargs: Any) -> Trainer:
-        """Continue the run in ``run_dir`` from its newest intact checkpoint."""
+        """Continue the run in ``run_dir`` from its newest intact checkpoint (with any number
+        of processes: every rank reads the same checkpoint)."""
         from snn_transfer.config import read_yaml
 
         run_dir = Path(run_dir)
@@ -234,7 +198,7 @@ class Trainer:
         cfg = self.config
         dataset = self.train_set if self._phase(epoch) in ("transfer", "pretrain") else None
         if dataset is None:
-            dataset = _Keyed(self.data.train)
+            dataset = KeyedSplit(self.data.train)
         else:
             dataset.set_epoch(epoch)
         self.data.train.set_epoch(epoch)
@@ -246,6 +210,8 @@ class Trainer:
             cfg.data.batch_size,
             size=self.epoch_size,
             position=self.position,
+            rank=self.dist.rank,
+            world=self.dist.world,
         )
         return torch.utils.data.DataLoader(
             dataset, batch_sampler=batches, num_workers=cfg.data.workers
@@ -266,21 +232,41 @@ class Trainer:
             return replace(cfg.loss, alpha=0.0)
         return cfg.loss
 
-    def _step(self, batch, phase: str, slide_p: float) -> dict[str, float]:
+    def _slide(self, static: torch.Tensor, event: torch.Tensor, slide_p: float):
+        """Sliding replacement of this rank's static samples; the draws are made for the whole
+        global batch and each rank keeps those of its slots, so any number of processes
+        replaces the same samples as one."""
+        g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.iteration)
+        draws = torch.rand(self.config.data.batch_size, generator=g)
+        mask = (draws[self.dist.rank :: self.dist.world] < slide_p).to(static.device)
+        return torch.where(mask.view(1, -1, 1, 1, 1), event, static), mask
+
+    def _features(self, features: torch.Tensor | None) -> torch.Tensor | None:
+        """Features for the alignment term: gathered from all ranks (the global batch) unless
+        ``distributed_alignment`` is ``local``."""
         cfg = self.config
+        if (
+            features is None
+            or not self.dist.distributed
+            or cfg.distributed_alignment == "local"
+            or cfg.loss.alignment not in ALIGNMENTS
+        ):
+            return features
+        return distributed.gather_batch(features)
+
+    def _step(self, batch, phase: str, slide_p: float) -> dict[str, float]:
         if phase in ("transfer", "pretrain"):
             event, static, labels = batch
-            event, static = _to_steps(event, self.device), _to_steps(static, self.device)
+            event, static = to_steps(event, self.device), to_steps(static, self.device)
         else:
             event, labels = batch
-            event, static = _to_steps(event, self.device), None
+            event, static = to_steps(event, self.device), None
         labels = labels.to(self.device)
         if phase == "pretrain":
             event, static = static, None
         mask = None
         if static is not None:
-            g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.iteration)
-            static, mask = replace_static(static, event, slide_p, g)
+            static, mask = self._slide(static, event, slide_p)
         with self._autocast():
             out, domain = self.forward(static, event)
             loss, terms = transfer_objective(
@@ -288,16 +274,25 @@ class Trainer:
                 labels,
                 out.event_logits.float(),
                 None if out.static_logits is None else out.static_logits.float(),
-                None if out.event_features is None else out.event_features.float(),
-                None if out.static_features is None else out.static_features.float(),
+                self._features(None if out.event_features is None else out.event_features.float()),
+                self._features(
+                    None if out.static_features is None else out.static_features.float()
+                ),
                 out.str_coefficients,
                 domain,
             )
-        for name, value in {"total": loss.detach(), **terms}.items():
-            if not torch.isfinite(value):
+        correct = (out.event_logits.detach().mean(0).argmax(-1) == labels).float().mean()
+        values = {**terms, "total": loss.detach(), "train_acc": correct}
+        if mask is not None:
+            values["replaced"] = mask.float().mean()
+        # the global batch's values (the mean of the ranks' equal shares), the same on all ranks
+        averaged = distributed.mean_over_ranks(torch.stack([v.float() for v in values.values()]))
+        result = dict(zip(values, averaged.tolist(), strict=True))
+        for name in ("total", *terms):
+            if not np.isfinite(result[name]):
                 last = sorted((self.out / "checkpoints").glob("*.pt")) if self.out else []
                 raise TrainingDiverged(
-                    f"loss term {name!r} is {value.item()} at iteration {self.iteration} "
+                    f"loss term {name!r} is {result[name]} at iteration {self.iteration} "
                     f"(epoch {self.epoch}); the last good checkpoint is "
                     f"{last[-1] if last else 'none (nothing saved yet)'}. Lower optim.base_lr "
                     "or check the input scale."
@@ -306,53 +301,22 @@ class Trainer:
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        correct = (out.event_logits.detach().mean(0).argmax(-1) == labels).float().mean()
-        result = {k: float(v) for k, v in terms.items()}
-        result.update(total=float(loss.detach()), train_acc=float(correct))
-        if mask is not None:
-            result["replaced"] = float(mask.float().mean())
         return result
 
-    @torch.no_grad()
     def evaluate(self, split) -> dict[str, Any]:
-        """Event branch only, logits averaged over T: accuracy and per-layer firing rates."""
-        if len(split) == 0:
-            return {"acc": float("nan"), "n": 0}
-        self.model.eval()
-        rates: dict[str, list[float]] = {}
-        hooks = []
-        from spikingjelly.activation_based.neuron import BaseNode
-
-        for name, module in self.model.named_modules():
-            if isinstance(module, BaseNode):
-                hooks.append(
-                    module.register_forward_hook(
-                        lambda m, i, o, n=name: rates.setdefault(n, []).append(float(o.mean()))
-                    )
-                )
-        loader = torch.utils.data.DataLoader(
-            split, batch_size=self.config.data.eval_batch_size, num_workers=self.config.data.workers
+        """Event branch only, logits averaged over T: accuracy, predictions and per-layer
+        firing rates. With several processes this is collective (call it on every rank):
+        each rank evaluates a share of ``split`` and all return the whole result; BatchNorm
+        running statistics are first averaged over the ranks (what the checkpoint holds)."""
+        distributed.average_buffers(self.model)
+        return evaluate_split(
+            self.model,
+            split,
+            batch_size=self.config.data.eval_batch_size,
+            workers=self.config.data.workers,
+            device=self.device,
+            autocast=self._autocast,
         )
-        correct = total = 0
-        predictions = []
-        try:
-            for frames, labels in loader:
-                with self._autocast():
-                    logits = self.model.classify(_to_steps(frames, self.device)).float().mean(0)
-                pred = logits.argmax(-1).cpu()
-                predictions.append(pred)
-                correct += int((pred == labels).sum())
-                total += len(labels)
-        finally:
-            for h in hooks:
-                h.remove()
-            self.model.train()
-        return {
-            "acc": correct / total,
-            "n": total,
-            "firing": {k: float(np.mean(v)) for k, v in rates.items()},
-            "predictions": torch.cat(predictions).numpy(),
-        }
 
     def fit(self, *, stop_after: int | None = None) -> dict[str, Any]:
         """Train until ``total_epochs`` and return the result (also in ``result.json``).
@@ -361,102 +325,65 @@ class Trainer:
         total, as an interruption would; ``Trainer.resume`` continues from there.
         """
         cfg = self.config
-        if self.out is not None:
+        main = self.dist.is_main
+        if self.out is not None and main:
             self.out.mkdir(parents=True, exist_ok=True)
             write_config(self.out / "config.yaml", cfg)
-            write_json(
-                self.out / "meta.json",
-                run_metadata(
-                    str(self.device), {"dataset": {"name": self.data.name, **self.data.info}}
-                ),
-            )
-        writer = self._tensorboard()
+            extra = {"dataset": {"name": self.data.name, **self.data.info}}
+            if self.dist.distributed:
+                extra["distributed"] = {"world": self.dist.world}
+            write_json(self.out / "meta.json", run_metadata(str(self.device), extra))
+        writer = open_tensorboard(self.out) if main else None
         total_epochs = cfg.total_epochs
-        while self.epoch < total_epochs:
-            epoch, phase = self.epoch, self._phase(self.epoch)
-            lr = epoch_lr(cfg.optim, self.peak_lr, epoch, total_epochs)
-            set_lr(self.optimizer, lr)
-            started = time.time()
-            batches = self._loader(epoch)
-            if self.progress:
-                from tqdm import tqdm
+        try:
+            while self.epoch < total_epochs:
+                epoch, phase = self.epoch, self._phase(self.epoch)
+                lr = epoch_lr(cfg.optim, self.peak_lr, epoch, total_epochs)
+                set_lr(self.optimizer, lr)
+                started = time.time()
+                batches = self._loader(epoch)
+                if self.progress and main:
+                    from tqdm import tqdm
 
-                batches = tqdm(
-                    batches, desc=f"epoch {epoch + 1}/{total_epochs} {phase}", leave=False
-                )
-            slide_p = 0.0
-            for batch in batches:
-                slide_p = cfg.sliding.probability(
-                    self.iteration, self.iters_per_epoch, total_epochs
-                )
-                for k, v in self._step(batch, phase, slide_p).items():
-                    self.sums[k] = self.sums.get(k, 0.0) + v
-                self.sums["steps"] = self.sums.get("steps", 0) + 1
-                self.iteration += 1
-                self.position += cfg.data.batch_size
-                stop = stop_after is not None and self.iteration >= stop_after
-                if stop or (cfg.checkpoint_every and self.iteration % cfg.checkpoint_every == 0):
-                    self._save()
-                if stop:
-                    if writer is not None:
-                        writer.close()
-                    return self.result()
-            sums, self.sums = self.sums, {}
-            self.epoch, self.position = epoch + 1, 0
-            self._end_epoch(epoch, phase, lr, slide_p, sums, time.time() - started, writer)
-        if writer is not None:
-            writer.close()
+                    batches = tqdm(
+                        batches, desc=f"epoch {epoch + 1}/{total_epochs} {phase}", leave=False
+                    )
+                slide_p = 0.0
+                for batch in batches:
+                    slide_p = cfg.sliding.probability(
+                        self.iteration, self.iters_per_epoch, total_epochs
+                    )
+                    for k, v in self._step(batch, phase, slide_p).items():
+                        self.sums[k] = self.sums.get(k, 0.0) + v
+                    self.sums["steps"] = self.sums.get("steps", 0) + 1
+                    self.iteration += 1
+                    self.position += cfg.data.batch_size
+                    stop = stop_after is not None and self.iteration >= stop_after
+                    every = cfg.checkpoint_every
+                    if stop or (every and self.iteration % every == 0):
+                        self._save()
+                    if stop:
+                        return self.result()
+                sums, self.sums = self.sums, {}
+                self.epoch, self.position = epoch + 1, 0
+                self._end_epoch(epoch, phase, lr, slide_p, sums, time.time() - started, writer)
+        finally:
+            if writer is not None:
+                writer.close()
         return self.result()
 
-    def _tensorboard(self):
-        if self.out is None:
-            return None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:  # tensorboard is optional at run time
-            return None
-        return SummaryWriter(str(self.out / "tensorboard"))
-
     def _end_epoch(self, epoch, phase, lr, slide_p, sums, seconds, writer) -> None:
-        steps = sums.pop("steps", 0)
         val = self.evaluate(self.data.val)
         test = self.evaluate(self.data.test)
-        row: dict[str, Any] = {"epoch": epoch + 1, "phase": phase, "lr": lr, "slide_p": slide_p}
-        row.update(
-            {
-                f"loss_{k}" if k not in ("train_acc", "replaced") else k: v / max(steps, 1)
-                for k, v in sums.items()
-            }
-        )
-        row.update(val_acc=val["acc"], test_acc=test["acc"], seconds=round(seconds, 2))
         eta = self.model.str_coefficients
-        if eta is not None:
-            row.update({f"sigma_{t}": float(s) for t, s in enumerate(torch.sigmoid(eta.detach()))})
-        row.update(
-            {f"firing_{k}": v for k, v in (val.get("firing") or test.get("firing") or {}).items()}
-        )
+        row = epoch_row(epoch, phase, lr, slide_p, sums, val, test, seconds, eta)
         self.history.append(row)
-        score = row["val_acc"] if self.config.selection == "val" else row["test_acc"]
-        improved = not math.isnan(score) and score > self.best["score"]
-        if improved:
-            self.best = {
-                "epoch": epoch + 1,
-                "score": score,
-                "val_acc": row["val_acc"],
-                "test_acc": row["test_acc"],
-            }
-        if writer is not None:
-            for key, value in row.items():
-                if isinstance(value, int | float) and key != "epoch":
-                    writer.add_scalar(key, value, epoch + 1)
+        improved = update_best(self.best, row, self.config.selection)
+        if not self.dist.is_main:
+            return
+        write_scalars(writer, row)
         if not self.quiet:
-            losses = " ".join(f"{k[5:]}={row[k]:.3f}" for k in row if k.startswith("loss_"))
-            print(
-                f"epoch {epoch + 1:>3}/{self.config.total_epochs} {phase:<8} {losses} "
-                f"train={row.get('train_acc', 0):.3f} val={row['val_acc']:.3f} "
-                f"test={row['test_acc']:.3f} lr={lr:.2e} P={slide_p:.3f} ({seconds:.1f}s)",
-                flush=True,
-            )
+            print(format_row(row, self.config.total_epochs), flush=True)
         if self.out is not None:
             write_metrics_csv(self.out / "metrics.csv", self.history)
             state = self.state()
