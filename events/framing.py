@@ -18,8 +18,12 @@ frames wherever Tonic's are right. It differs on purpose in these cases:
   ``event_count`` one empty frame. Tonic returns ``(T, P, W, H)`` float64.
 * The input array is never modified. With ``P = 1`` both polarities are merged into the one
   channel; Tonic writes ``p = 0`` into the caller's array (and refuses two polarities).
-* Events are validated first (coordinates inside the sensor, timestamps sorted), so a bad
-  stream raises ``EventFormatError`` instead of giving silently wrong frames.
+* Events are validated first (coordinates inside the sensor, timestamps sorted and in
+  ``[0, 2**62)`` microseconds), so a bad stream raises ``EventFormatError`` naming the first
+  bad event instead of giving silently wrong frames. Duplicate events count once each.
+* ``time_window`` refuses (``EventFormatError``, naming the event after the largest gap) a
+  span whose frames would need more than ``MAX_FRAME_BYTES`` (16 GiB), which a corrupt
+  timestamp causes, instead of allocating without bound. Bin edges are exact integers however large ``t`` is.
 
 ``PaperFrames`` reproduces the reference implementation's framing for parity runs.
 """
@@ -42,6 +46,10 @@ def _whole(value: Any) -> Any:
     if isinstance(value, np.integer) or (isinstance(value, float) and value.is_integer()):
         return int(value)
     return value
+
+
+MAX_TIMESTAMP = 2**62  # us; keeps t + window and the bin edges inside int64
+MAX_FRAME_BYTES = 2**34  # bytes of frames one stream may need in time_window mode
 
 
 def _positive_int(owner: str, name: str, value: Any) -> None:
@@ -178,10 +186,11 @@ def _time_bins(t: np.ndarray, n_bins: int, overlap: float) -> tuple[np.ndarray, 
     if len(t) == 0:
         return np.zeros(n_bins, np.intp), np.zeros(n_bins, np.intp)
     # Tonic's arithmetic, kept exactly so that the bin edges agree
-    window = (t[-1] - t[0]) // n_bins * (1 + overlap)
-    begin = np.arange(n_bins) * (window * (1 - overlap)) + t[0]
-    starts = _search(t, begin, "left")
-    ends = _search(t, begin + window, "left")
+    origin = int(t[0])
+    window = (int(t[-1]) - origin) // n_bins * (1 + overlap)
+    offsets = np.arange(n_bins) * (window * (1 - overlap))
+    starts = _search(t, _edges(origin, offsets), "left")
+    ends = _search(t, _edges(origin, offsets + window), "left")
     ends[-1] = len(t)  # closed last bin: up to and including t_last
     return starts, ends
 
@@ -193,12 +202,33 @@ def _time_windows(t: np.ndarray, spec: ToFrame, rounding) -> tuple[np.ndarray, n
     end = int(t[-1]) if spec.end_time is None else spec.end_time
     stride = spec.time_window - spec.overlap
     count = max(int(rounding((end - start - spec.time_window) / stride)) + 1, 1)
-    begin = np.arange(count) * stride + start
-    starts = _search(t, begin, "left")
-    ends = _search(t, begin + spec.time_window, "left")
+    width, height, n_pol = spec.sensor_size
+    needed = count * (4 * width * height * n_pol + 32)  # the frames and their index bounds
+    if needed > MAX_FRAME_BYTES:
+        gap = int(np.argmax(np.diff(t))) + 1 if len(t) > 1 else 0
+        raise EventFormatError(
+            f"the stream spans {end - start} us, {count} windows of time_window = "
+            f"{spec.time_window} us, {needed / 2**30:.3g} GiB of frames (at most "
+            f"{MAX_FRAME_BYTES / 2**30:.0f} GiB); a timestamp is probably corrupt (the largest "
+            "gap ends at this event), or use a larger time_window",
+            index=gap,
+        )
+    offsets = np.arange(count) * stride
+    starts = _search(t, _edges(start, offsets), "left")
+    ends = _search(t, _edges(start, offsets + spec.time_window), "left")
     if spec.include_incomplete:  # the span is the closed interval [start, end]
         ends[-1] = max(ends[-1], _search(t, np.array([end]), "right")[0])
     return starts, ends
+
+
+def _edges(origin: float, offsets: np.ndarray) -> np.ndarray:
+    """``origin + offsets`` as searched from the left. Past 2**52 us, where a float64 is too
+    coarse, an integer origin is added to the rounded-up offsets, so edges stay exact
+    integers; below it the float sum is kept (Tonic's arithmetic, bit for bit)."""
+    exact = isinstance(origin, int | np.integer) and offsets.dtype.kind == "f"
+    if exact and abs(int(origin)) + float(np.abs(offsets).max(initial=0)) >= 2**52:
+        return int(origin) + np.ceil(offsets).astype(np.int64)
+    return offsets + origin
 
 
 def _search(t: np.ndarray, values: np.ndarray, side: str) -> np.ndarray:
@@ -248,6 +278,13 @@ def _check_events(
         return
     t = events["t"]
     ok = bool(t[0] >= 0) and not bool((t[1:] < t[:-1]).any())
+    if ok and int(t[-1]) >= MAX_TIMESTAMP:
+        raise EventFormatError(
+            f"timestamp {int(t[-1])} us is not below 2**62 us; the stream's timestamps are "
+            "corrupt or not in microseconds",
+            path=path,
+            index=int(np.searchsorted(t, MAX_TIMESTAMP)),
+        )
     for name, kind, limit in zip("xyp", (np.uint16, np.uint16, np.uint8), limits, strict=True):
         bound = np.iinfo(kind).max // 2 + 1 if limit is None else limit  # None: only >= 0
         ok = ok and int(events[name].view(kind).max()) < bound

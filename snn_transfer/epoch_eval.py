@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from snn_transfer import distributed
+from snn_transfer.sample_errors import NamedSamples
 
 
 def to_steps(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -60,7 +61,9 @@ def evaluate_split(
         for name, module in model.named_modules()
         if isinstance(module, BaseNode)
     ]
-    loader = torch.utils.data.DataLoader(share, batch_size=batch_size, num_workers=workers)
+    loader = torch.utils.data.DataLoader(
+        NamedSamples(share), batch_size=batch_size, num_workers=workers
+    )
     predictions: list[torch.Tensor] = []
     labels: list[torch.Tensor] = []
     model.eval()

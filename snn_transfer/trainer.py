@@ -22,7 +22,13 @@ import numpy as np
 import torch
 
 from snn_transfer import distributed
-from snn_transfer.checkpoint import load_checkpoint, rotate, save_checkpoint
+from snn_transfer.checkpoint import (
+    check_free_space,
+    checkpoint_bytes,
+    load_newest_intact,
+    rotate,
+    save_checkpoint,
+)
 from snn_transfer.config import to_dict
 from snn_transfer.epoch_eval import evaluate_split, to_steps
 from snn_transfer.epoch_log import (
@@ -36,6 +42,7 @@ from snn_transfer.errors import ConfigError, DatasetError, SnnTransferError
 from snn_transfer.losses import ALIGNMENTS, LossConfig, transfer_objective
 from snn_transfer.optim import epoch_lr, make_optimizer, peak_lr, set_lr
 from snn_transfer.rundir import run_metadata, write_config, write_json, write_metrics_csv
+from snn_transfer.sample_errors import NamedSamples
 from snn_transfer.sampler import EpochBatches
 from snn_transfer.settings import TransferConfig
 from snn_transfer.training_module import (
@@ -173,10 +180,22 @@ class Trainer:
         save_checkpoint(folder / f"ckpt-{self.iteration:09d}.pt", self.state())
         rotate(folder, "ckpt-*.pt", self.config.keep_checkpoints)
 
+    def required_space(self) -> int:
+        """Bytes the run directory needs: ``keep_checkpoints`` checkpoints, ``best.pt`` and one
+        being written (each estimated from the parameters, x3 for the AdamW moments)."""
+        one = checkpoint_bytes([self.model, self.module.domain])
+        return one * (self.config.keep_checkpoints + 2)
+
     @classmethod
-    def resume(cls, run_dir: str | Path, **kwargs: Any) -> Trainer:
+    def resume(cls, run_dir: str | Path, *, fallback: bool = True, **kwargs: Any) -> Trainer:
         """Continue the run in ``run_dir`` from its newest intact checkpoint (with any number
-        of processes: every rank reads the same checkpoint)."""
+        of processes: every rank reads the same checkpoint).
+
+        A damaged newest checkpoint (truncated, bytes changed) is detected by its checksum;
+        with ``fallback`` the run continues from the newest intact older one with a
+        ``RuntimeWarning`` naming the damaged file, without it a ``CheckpointError`` names the
+        damaged file and the previous good one.
+        """
         from snn_transfer.config import read_yaml
 
         run_dir = Path(run_dir)
@@ -184,7 +203,8 @@ class Trainer:
         trainer = cls(config, run_dir, **kwargs)
         checkpoints = sorted((run_dir / "checkpoints").glob("ckpt-*.pt"))
         if checkpoints:
-            trainer.load_state(load_checkpoint(checkpoints[-1], previous=checkpoints[:-1]))
+            state, _ = load_newest_intact(checkpoints, fallback=fallback)
+            trainer.load_state(state)
         return trainer
 
     # --- one epoch ---------------------------------------------------------------------
@@ -214,7 +234,9 @@ class Trainer:
             world=self.dist.world,
         )
         return torch.utils.data.DataLoader(
-            dataset, batch_sampler=batches, num_workers=cfg.data.workers
+            NamedSamples(dataset, self.data.train),
+            batch_sampler=batches,
+            num_workers=cfg.data.workers,
         )
 
     def _autocast(self):
@@ -328,6 +350,8 @@ class Trainer:
         main = self.dist.is_main
         if self.out is not None and main:
             self.out.mkdir(parents=True, exist_ok=True)
+            # before any work: a full disk found at the first checkpoint would cost an epoch
+            check_free_space(self.out, self.required_space(), what="this run's checkpoints")
             write_config(self.out / "config.yaml", cfg)
             extra = {"dataset": {"name": self.data.name, **self.data.info}}
             if self.dist.distributed:
@@ -348,7 +372,13 @@ class Trainer:
                     batches = tqdm(
                         batches, desc=f"epoch {epoch + 1}/{total_epochs} {phase}", leave=False
                     )
-                slide_p = 0.0
+                # the epoch row reports the last batch's probability, also when a resume lands
+                # after the epoch's last batch (no batch is left to run)
+                slide_p = (
+                    cfg.sliding.probability(self.iteration - 1, self.iters_per_epoch, total_epochs)
+                    if self.position > 0
+                    else 0.0
+                )
                 for batch in batches:
                     slide_p = cfg.sliding.probability(
                         self.iteration, self.iters_per_epoch, total_epochs
