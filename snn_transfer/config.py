@@ -128,17 +128,29 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
+def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``data["a"]["b"] = value`` for ``key = "a.b"``, creating sections on the way.
+
+    A path through an existing value (not a section) is a ConfigError naming the part.
+    """
+    *path, last = key.split(".")
+    node = data
+    for part in path:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{key}: {part} is a value, not a section")
+        node = child
+    node[last] = value
+
+
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
     """Apply ``key.sub=value`` strings to a nested dict (in place) and return it."""
     for text in overrides:
         path, value = parse_override(text)
-        node = data
-        for part in path[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"--set {text!r}: {part} is a value, not a section")
-            node = child
-        node[path[-1]] = value
+        try:
+            set_dotted(data, ".".join(path), value)
+        except ConfigError as error:
+            raise ConfigError(f"--set {text!r}: {str(error).split(': ', 1)[1]}") from None
     return data
 
 

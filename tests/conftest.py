@@ -26,3 +26,15 @@ def sample_file(name: str) -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test on one torch thread: on two cores shared with other jobs, oversubscribed
+    intra-op threads are 3-10x slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from snn_transfer import distributed
+from snn_transfer.config import set_dotted
 from snn_transfer.errors import ConfigError
 from snn_transfer.settings import TransferConfig
 from snn_transfer.trainer import Trainer
@@ -41,11 +42,7 @@ def config_dict(cache: Path, **overrides) -> dict:
         "optim": {"warmup_epochs": 0, "base_lr": 0.05},
     }
     for key, value in overrides.items():
-        node = data
-        *path, last = key.split(".")
-        for part in path:
-            node = node.setdefault(part, {})
-        node[last] = value
+        set_dotted(data, key, value)
     return data
 
 

@@ -29,13 +29,7 @@ CASES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # two cores shared with other jobs: oversubscribed intra-op threads are 3-10x slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def frames(shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:

@@ -18,13 +18,7 @@ from snn_transfer.models import (
 )
 from snn_transfer.models import neurons as neurons_module
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 POINTS = [-1.0, -0.5, -0.25, -0.1, 0.0, 0.1, 0.25, 0.49, 0.5, 1.0]

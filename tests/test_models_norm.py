@@ -8,13 +8,7 @@ from torch import nn
 
 from snn_transfer.models import SeqBatchNorm2d, create_model
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def drifting(t: int, b: int = 4, c: int = 3, seed: int = 0) -> torch.Tensor:

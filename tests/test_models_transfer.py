@@ -14,12 +14,7 @@ from snn_transfer.models import TransferModel, TransferOutput, count_parameters,
 T = 3
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def batch(seed: int, b: int = 4, size: int = 34) -> torch.Tensor:

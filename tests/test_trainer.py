@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from snn_transfer.config import set_dotted
 from snn_transfer.errors import ConfigError, DatasetError
 from snn_transfer.events.datasets import load_dataset
 from snn_transfer.losses import LossConfig, transfer_objective
@@ -34,11 +35,7 @@ def config(cache, **overrides):
         "optim": {"warmup_epochs": 0, "base_lr": 0.05},
     }
     for key, value in overrides.items():
-        node = data
-        *path, last = key.split(".")
-        for part in path:
-            node = node.setdefault(part, {})
-        node[last] = value
+        set_dotted(data, key, value)
     return TransferConfig.from_dict(data)
 
 

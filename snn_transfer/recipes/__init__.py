@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from snn_transfer.config import apply_overrides, merge, read_yaml
+from snn_transfer.config import set_dotted as _set
 from snn_transfer.errors import ConfigError
 from snn_transfer.settings import TransferConfig
 
@@ -67,14 +68,6 @@ def _read_base(name: str) -> dict[str, Any]:
     file = resources.files(__name__) / f"{name}.yaml"
     with resources.as_file(file) as path:
         return read_yaml(path)
-
-
-def _set(data: dict, dotted: str, value: Any) -> None:
-    node = data
-    *path, last = dotted.split(".")
-    for part in path:
-        node = node.setdefault(part, {})
-    node[last] = value
 
 
 def _percent(text: str, what: str) -> float:
