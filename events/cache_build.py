@@ -8,6 +8,11 @@ shard exists they are merged into ``<out>.partial``, which is renamed to ``<out>
 then is the shard folder removed. An HDF5 file killed mid-write may be unreadable, so
 nothing ever resumes inside one: a rerun deletes partial files, keeps the finished shards
 and frames only the rest. A file under the final name is always complete.
+
+Memory is bounded by the shard size, not by the number of samples: progress goes to the
+journal on disk, the merge holds one shard open at a time, and the merged file's HDF5
+chunk and metadata caches are capped (their defaults grow with the number of chunks, one
+per sample, to tens of MiB).
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ from snn_transfer.events.io.hdf5 import LIBVER, fixed_text
 
 ON_ERROR = ("fail", "skip")
 DEFAULT_SHARD_SIZE = 64
+#: samples copied per step when the shards are merged
+MERGE_BLOCK = 16
+INT_COLUMNS = ("labels", "event_counts", "durations_us")
+#: HDF5 metadata cache of the merged file (see ``_cap_metadata_cache``)
+METADATA_CACHE_BYTES = 2**18
 
 
 @dataclass
@@ -288,8 +298,28 @@ def build_cache(
     return report
 
 
+def _cap_metadata_cache(file: Any) -> None:
+    """Cap HDF5's metadata cache of ``file`` at :data:`METADATA_CACHE_BYTES`.
+
+    Its adaptive default grows to 32 MiB as the chunk index (a B-tree with one entry per
+    sample) grows, and a B-tree node takes several times its accounted size in memory;
+    appending in order touches only the newest nodes, so a small cache costs no speed.
+    """
+    config = file.id.get_mdc_config()
+    config.set_initial_size = True
+    config.initial_size = config.max_size = METADATA_CACHE_BYTES
+    config.min_size = min(config.min_size, METADATA_CACHE_BYTES)
+    file.id.set_mdc_config(config)
+
+
 def _merge(out, folder, n_shards, source, spec, classes, sensor_size, compression, report) -> None:
-    """Concatenate the shards into ``<out>.partial`` and rename it to ``out``."""
+    """Concatenate the shards into ``<out>.partial`` and rename it to ``out``.
+
+    Memory does not grow with the number of samples: one shard is open at a time (an open
+    HDF5 file holds about half a MiB of caches), the columns are copied a shard at a time and
+    the frames in blocks of :data:`MERGE_BLOCK` samples, and the HDF5 caches of the output
+    are capped; nothing of size N is held but the source's own labels and names.
+    """
     import h5py
 
     from snn_transfer._version import __version__
@@ -297,55 +327,64 @@ def _merge(out, folder, n_shards, source, spec, classes, sensor_size, compressio
     partial = out.with_name(out.name + ".partial")
     with contextlib.suppress(FileNotFoundError):
         partial.unlink()
-    shards = [h5py.File(folder / _shard_name(i), "r") for i in range(n_shards)]
-    try:
-        rows = np.concatenate([s["rows"][:] for s in shards])
-        for shard in shards:
+    paths = [folder / _shard_name(i) for i in range(n_shards)]
+    total, shape = 0, None
+    for path in paths:  # sizes first, so that every dataset is created at its final length
+        with h5py.File(path, "r") as shard:
+            total += shard["rows"].shape[0]
             report.skipped += json.loads(shard.attrs["skipped"].decode())
-        shapes = [s["frames"].shape[1:] for s in shards if s["frames"].shape[0]]
-        if not shapes:
-            raise DatasetError(
-                f"{out}: none of the {len(source)} recordings could be framed; see the errors: "
-                + "; ".join(f"{s['name']}: {s['error']}" for s in report.skipped[:5])
-            )
-        shape = tuple(int(v) for v in shapes[0])
-        options = {} if compression == "none" else {"compression": compression}
-        with h5py.File(partial, "w", libver=LIBVER) as file:
-            frames = file.create_dataset(
-                "frames", (len(rows), *shape), dtype=spec.dtype, chunks=(1, *shape), **options
-            )
-            start = 0
-            for shard in shards:  # in blocks, so memory stays at a few samples
-                count = shard["frames"].shape[0]
-                for block in range(0, count, 16):
-                    stop = min(block + 16, count)
-                    frames[start + block : start + stop] = shard["frames"][block:stop]
-                start += count
-            for key in ("event_counts", "durations_us"):
-                file.create_dataset(key, data=np.concatenate([s[key][:] for s in shards]))
-            file.create_dataset("labels", data=np.asarray(source.labels)[rows].astype(np.int64))
-            text = h5py.string_dtype("utf-8")
-            file.create_dataset("names", data=[source.names[i] for i in rows], dtype=text)
-            file.create_dataset("classes", data=list(classes), dtype=text)
-            attrs = {
-                "kind": "frames",
-                "fingerprint": spec.fingerprint(),
-                "spec": json.dumps(spec.fields(), sort_keys=True),
-                "version": __version__,
-                "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-                "dataset": spec.dataset,
-                "split": spec.split,
-                "dtype": spec.dtype,
-                "compression": compression,
-                "skipped": json.dumps(report.skipped),
-            }
-            for key, value in attrs.items():
-                file.attrs[key] = fixed_text(value)
-            if sensor_size is not None:
-                file.attrs["sensor_size"] = np.asarray(sensor_size, np.int64)
-            file.attrs["complete"] = True  # written last: a file without it never opens
-    finally:
-        for shard in shards:
-            shard.close()
+            if shape is None and shard["frames"].shape[0]:
+                shape = tuple(int(v) for v in shard["frames"].shape[1:])
+    if shape is None:
+        raise DatasetError(
+            f"{out}: none of the {len(source)} recordings could be framed; see the errors: "
+            + "; ".join(f"{s['name']}: {s['error']}" for s in report.skipped[:5])
+        )
+    options = {} if compression == "none" else {"compression": compression}
+    text = h5py.string_dtype("utf-8")
+    labels = np.asarray(source.labels)
+    # every chunk is written once and whole: a chunk cache (HDF5 2.0: 8 MiB and 8191 entries
+    # of ~0.4 KiB bookkeeping each) would only hold on to the last 8191 samples
+    with h5py.File(partial, "w", libver=LIBVER, rdcc_nbytes=0) as file:
+        _cap_metadata_cache(file)
+        frames = file.create_dataset(
+            "frames", (total, *shape), dtype=spec.dtype, chunks=(1, *shape), **options
+        )
+        columns = {k: file.create_dataset(k, (total,), np.int64) for k in INT_COLUMNS}
+        names = file.create_dataset("names", (total,), dtype=text)
+        start = 0
+        for path in paths:
+            with h5py.File(path, "r") as shard:
+                rows = shard["rows"][:]  # one shard's worth: as much as building it held
+                if not len(rows):  # every recording of the shard was skipped
+                    continue
+                stop = start + len(rows)
+                columns["labels"][start:stop] = labels[rows]
+                for key in ("event_counts", "durations_us"):
+                    columns[key][start:stop] = shard[key][:]
+                names[start:stop] = [source.names[i] for i in rows]
+                shard_frames = shard["frames"]
+                for block in range(0, len(rows), MERGE_BLOCK):
+                    end = min(block + MERGE_BLOCK, len(rows))
+                    frames[start + block : start + end] = shard_frames[block:end]
+                start = stop
+        file.create_dataset("classes", data=list(classes), dtype=text)
+        attrs = {
+            "kind": "frames",
+            "fingerprint": spec.fingerprint(),
+            "spec": json.dumps(spec.fields(), sort_keys=True),
+            "version": __version__,
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "dataset": spec.dataset,
+            "split": spec.split,
+            "dtype": spec.dtype,
+            "compression": compression,
+            "skipped": json.dumps(report.skipped),
+        }
+        for key, value in attrs.items():
+            file.attrs[key] = fixed_text(value)
+        if sensor_size is not None:
+            file.attrs["sensor_size"] = np.asarray(sensor_size, np.int64)
+        file.attrs["complete"] = True  # written last: a file without it never opens
     os.replace(partial, out)
-    report.samples = len(rows)
+    report.samples = total

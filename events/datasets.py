@@ -91,6 +91,22 @@ class EventFrames:
         return frames, int(label)
 
 
+class FramesArray:
+    """Samples as frames from one array ``[N, T, P, H, W]`` (in memory or memory-mapped):
+    ``ds[i] -> (float32 frames, label)``, the source :meth:`PairedData.preload` swaps in."""
+
+    def __init__(self, frames: np.ndarray, labels: np.ndarray, names) -> None:
+        self.frames = frames
+        self.labels = np.asarray(labels)
+        self.names = names
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+        return np.array(self.frames[index], dtype=np.float32), int(self.labels[index])
+
+
 @dataclass
 class PairedData:
     """What :func:`load_dataset` returns: event splits, the static pool and their metadata.
@@ -128,6 +144,50 @@ class PairedData:
         if row >= len(self.static_pool.indices) or self.static_pool.indices[row] != index:
             raise DatasetError(f"static image {index} is not in the static pool of {self.name}")
         return tile_time(self.static_planes[row], self.frame_shape[0], self.frame_shape[1])
+
+    def preload(self, path=None) -> None:
+        """Frame every event sample once and serve all splits from memory.
+
+        Reading and framing a recording per access costs milliseconds (it dominates the
+        training of small models); after ``preload`` a sample is an array lookup.
+        ``path`` (``.npy``) keeps the frames on disk, written to a temporary name and renamed,
+        and memory-maps them in later calls, so several processes share one copy; a file
+        of the wrong shape is refused. Random augmentation (``transform``) still runs per
+        access.
+        """
+        import os
+        from pathlib import Path
+
+        source = self.train.events
+        if isinstance(source, FramesArray):
+            return
+        if any(split.events is not source for split in (self.val, self.test)):
+            raise DatasetError(f"{self.name}: the splits do not share one event source")
+        shape = (len(source), *self.frame_shape)
+        path = Path(path) if path is not None else None
+        if path is not None and path.is_file():
+            frames = np.load(path, mmap_mode="r")
+            if frames.shape != shape or frames.dtype != np.float32:
+                raise DatasetError(
+                    f"{path}: preloaded frames {frames.shape} {frames.dtype} do not match "
+                    f"{shape} float32 of {self.name}; delete the file to frame again"
+                )
+        else:
+            frames = np.empty(shape, np.float32)
+            framing = self.train.framing
+            for i in range(len(source)):
+                item, _ = source[i]
+                framed = framing is None or not getattr(item.dtype, "names", None)
+                frames[i] = item if framed else framing(item)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+                with open(tmp, "wb") as file:
+                    np.save(file, frames)
+                os.replace(tmp, path)
+        memory = FramesArray(frames, np.asarray(source.labels), getattr(source, "names", None))
+        for split in (self.train, self.val, self.test):
+            split.events = memory
 
     def paired(self, *, seed: int = 0) -> PairedDataset:
         """The training split with a fresh class-matched static partner per sample."""
@@ -228,7 +288,9 @@ def emulated_pairs(
     """Split ``source`` per class into a static pool and emulated event splits.
 
     Per class (seeded): ``static_share`` of the images form the static pool, the rest are
-    emulated and split by ``event_splits``. ``per_class_limit`` caps the images used per
+    emulated and split by ``event_splits`` (the IDX entries take ``static_share`` as an
+    option; ``per_class=1600, static_share=0.625`` gives 1,000 static and 600 event images
+    per class). ``per_class_limit`` caps the images used per
     class (both sides) to size the dataset to the machine. The static inputs are the images'
     channel (times ``static_scale``, to bring [0, 1] images to the scale of event counts)
     placed at the centre of the event sensor, where the emulator shows them.
@@ -361,6 +423,7 @@ def _idx_entry(name: str, loader_name: str, default_root: str | None):
         event_fraction: float = 1.0,
         static_fraction: float = 1.0,
         per_class: int = 1600,
+        static_share: float = 0.5,
         channel: str = "v",
         static_scale: float = 1.0,
         cache_dir: str | None = None,
@@ -369,6 +432,11 @@ def _idx_entry(name: str, loader_name: str, default_root: str | None):
     ) -> PairedData:
         from snn_transfer.events import static
 
+        if not isinstance(static_share, int | float) or not 0.0 < static_share < 1.0:
+            raise ConfigError(
+                f"static_share = {static_share!r} must be in (0, 1): the share of each "
+                "class's images kept as static images (the rest become events)"
+            )
         if root is None:
             raise ConfigError(f"dataset {name!r} needs root=<folder with the IDX files>")
         source = getattr(static, loader_name)(root, split="train")
@@ -386,6 +454,7 @@ def _idx_entry(name: str, loader_name: str, default_root: str | None):
             cache_dir=cache_dir,
             workers=workers,
             progress=progress,
+            static_share=float(static_share),
         )
 
     return build

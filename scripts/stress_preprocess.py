@@ -7,6 +7,12 @@ child's peak resident memory (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``,
 includes its worker processes' largest) and the cache size. ``--json FILE`` writes the
 numbers.
 
+It also states the memory bound and checks it (exit status 1 when exceeded): the cache
+builder's memory does not grow with the number of samples (one shard of frames at a time,
+capped HDF5 caches; it grew by about 9.6 KiB per sample before), so the peak may be a
+constant, plus two copies of one shard's frames, plus 1 KiB per file for the file list
+that the dataset entry itself holds.
+
     python scripts/stress_preprocess.py --quick --json stress.json
 """
 
@@ -40,6 +46,22 @@ def make_files(root: Path, n: int, *, classes: int = 10, events: int = 2_000, se
         write_atis(folder / f"rec{i:06d}.bin", stream)
 
 
+#: the constant part of the bound: interpreter, numpy, h5py, tqdm, the HDF5 caches
+BOUND_BASE_MIB = 80
+#: the part that grows with the number of files: the sorted file list (names, sizes, labels)
+BOUND_PER_FILE_KIB = 1
+SHARD_SIZE = 64  # snn-events preprocess --shard-size default
+SENSOR = (34, 34)
+
+
+def peak_bound_mib(files: int, frames: int) -> float:
+    """The most resident memory preprocessing ``files`` recordings into ``frames`` frames
+    may take (MiB): a constant, two copies of one shard's float32 frames (the list and the
+    stacked array), and :data:`BOUND_PER_FILE_KIB` per file."""
+    shard = SHARD_SIZE * frames * 2 * SENSOR[0] * SENSOR[1] * 4 / 2**20
+    return round(BOUND_BASE_MIB + 2 * shard + files * BOUND_PER_FILE_KIB / 1024, 1)
+
+
 def run(n: int, workers: int, frames: int, work: Path) -> dict:
     root, out = work / "data", work / "cache.h5"
     started = time.perf_counter()
@@ -57,6 +79,7 @@ def run(n: int, workers: int, frames: int, work: Path) -> dict:
         raise SystemExit(f"preprocess failed ({done.returncode}):\n{done.stderr}")
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux: KiB
     caches = sorted(work.glob("cache*.h5"))
+    bound = peak_bound_mib(n, frames)
     return {
         "files": n,
         "workers": workers,
@@ -65,6 +88,8 @@ def run(n: int, workers: int, frames: int, work: Path) -> dict:
         "preprocess_seconds": round(seconds, 2),
         "files_per_second": round(n / seconds, 1),
         "peak_rss_mib": round(peak_kib / 1024, 1),
+        "peak_rss_bound_mib": bound,
+        "within_bound": peak_kib / 1024 <= bound,
         "cache_mib": round(sum(p.stat().st_size for p in caches) / 2**20, 2),
         "caches": [p.name for p in caches],
     }
@@ -83,9 +108,15 @@ def main(argv: list[str] | None = None) -> int:
         report = run(n, args.workers, args.frames, Path(work))
     for key, value in report.items():
         print(f"{key}: {value}")
+    print(
+        f"memory bound: peak RSS <= {BOUND_BASE_MIB} MiB + 2 shards of frames + "
+        f"{BOUND_PER_FILE_KIB} KiB per file = {report['peak_rss_bound_mib']} MiB for "
+        f"{n} files; the cache builder's own memory does not grow with the number of files: "
+        + ("within the bound" if report["within_bound"] else "EXCEEDED")
+    )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
-    return 0
+    return 0 if report["within_bound"] else 1
 
 
 if __name__ == "__main__":

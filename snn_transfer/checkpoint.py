@@ -1,8 +1,14 @@
 """Checkpoints that are never half-written and whose damage is detected.
 
-A checkpoint is written to a temporary file in the same folder, flushed to disk and renamed
-into place; a SHA-256 of its bytes is stored next to it (``<name>.sha256``) and checked when
-it is loaded. ``rotate`` keeps the newest few.
+A checkpoint is ONE self-checking file: a 48-byte header followed by the ``torch.save``
+bytes (the payload). The header holds :data:`MAGIC` (the format and its version), the
+payload's length (uint64, little-endian) and the payload's SHA-256; reading checks all three.
+The file is written to a temporary name in the same folder, flushed to disk and renamed over
+the old one, and the folder is flushed too, so a kill at any moment leaves the old file or
+the new one, each complete. ``rotate`` keeps the newest few.
+
+Checkpoints of the older format (the bare ``torch.save`` archive with a ``<name>.sha256``
+sidecar holding its digest) are still read and verified.
 """
 
 from __future__ import annotations
@@ -11,13 +17,23 @@ import hashlib
 import io
 import os
 import shutil
+import struct
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from snn_transfer.errors import SnnTransferError
+
+#: first 8 bytes of every checkpoint: the format's name and version
+MAGIC = b"SNNCKPT1"
+#: magic, payload length in bytes, SHA-256 of the payload
+HEADER = struct.Struct("<8sQ32s")
+#: how a ``torch.save`` archive (a zip file) begins: a checkpoint of the older format
+_ZIP_MAGIC = b"PK\x03\x04"
+_SIDECAR = ".sha256"
 
 
 class CheckpointError(SnnTransferError):
@@ -32,81 +48,172 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename: ``path`` holds either
     its old bytes or all of ``data``. A failed write (a full disk) removes the temporary file
     and raises :class:`DiskSpaceError` naming ``path``."""
+    _atomic_write(Path(path), [data])
+
+
+def _atomic_write(path: Path, chunks: Sequence[bytes]) -> None:
+    """:func:`atomic_write_bytes` of the concatenation of ``chunks`` (not copied into one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
-            f.write(data)
+            for chunk in chunks:
+                f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as error:
         tmp.unlink(missing_ok=True)
+        size = sum(len(c) for c in chunks)
         raise DiskSpaceError(
-            f"cannot write {path} ({len(data) / 2**20:.1f} MiB): {error}; free space on that "
+            f"cannot write {path} ({size / 2**20:.1f} MiB): {error}; free space on that "
             "file system or choose another output directory; the files already there are intact"
         ) from error
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make a rename in ``folder`` survive a power loss. Where a folder cannot be opened or
+    flushed (Windows, some network file systems) the rename is left to the system."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def encode_checkpoint(state: dict[str, Any]) -> tuple[bytes, bytes]:
+    """``(header, payload)``: the two parts of the checkpoint file of ``state``."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    payload = buffer.getvalue()
+    return HEADER.pack(MAGIC, len(payload), hashlib.sha256(payload).digest()), payload
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Serialise ``state`` with ``torch.save`` and write it atomically with its checksum."""
+    """Serialise ``state`` with ``torch.save`` and write it, with its header, atomically."""
     path = Path(path)
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    data = buffer.getvalue()
-    atomic_write_bytes(path, data)
-    atomic_write_bytes(
-        path.with_name(path.name + ".sha256"), hashlib.sha256(data).hexdigest().encode()
-    )
+    _atomic_write(path, encode_checkpoint(state))
+    # a sidecar left by the older format would describe the replaced file
+    path.with_name(path.name + _SIDECAR).unlink(missing_ok=True)
     return path
 
 
-def checkpoint_intact(path: str | Path) -> bool:
-    """Whether ``path`` exists and matches its checksum sidecar (no sidecar: whether it is a
-    complete archive, which ``torch.save`` ends with a zip directory)."""
+def read_payload(path: str | Path) -> bytes:
+    """The verified ``torch.save`` bytes of the checkpoint ``path``.
+
+    Raises:
+        CheckpointError: naming ``path`` and what is wrong (missing, truncated, extra bytes,
+            checksum mismatch, not a checkpoint).
+    """
     path = Path(path)
-    if not path.is_file():
-        return False
-    data = path.read_bytes()
-    digest_file = path.with_name(path.name + ".sha256")
-    if digest_file.is_file():
-        return hashlib.sha256(data).hexdigest() == digest_file.read_text().strip()
+    try:
+        with open(path, "rb") as f:
+            head = f.read(HEADER.size)
+            if head.startswith(_ZIP_MAGIC):
+                return _legacy_payload(path, head + f.read())
+            if len(head) < HEADER.size and MAGIC.startswith(head[: len(MAGIC)]):
+                what = f"{len(head)} bytes" if head else "an empty file"
+                raise _damaged(path, f"truncated inside its {HEADER.size}-byte header: {what}")
+            if head[: len(MAGIC)] != MAGIC:
+                raise _damaged(path, _wrong_magic(head))
+            _, length, digest = HEADER.unpack(head)
+            payload = f.read()
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {path} does not exist") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"checkpoint {path} is a folder, not a file") from None
+    if len(payload) != length:
+        what = "truncated" if len(payload) < length else "has extra bytes"
+        raise _damaged(path, f"{what}: {len(payload)} payload bytes, its header says {length}")
+    actual = hashlib.sha256(payload).digest()
+    if actual != digest:
+        raise _damaged(
+            path,
+            f"checksum mismatch: the payload's SHA-256 is {actual.hex()[:16]}..., "
+            f"its header says {digest.hex()[:16]}...",
+        )
+    return payload
+
+
+def _damaged(path: Path, reason: str) -> CheckpointError:
+    return CheckpointError(f"checkpoint {path} is damaged ({reason})")
+
+
+def _wrong_magic(head: bytes) -> str:
+    if head.startswith(MAGIC[:-1]):
+        version = head[len(MAGIC) - 1 : len(MAGIC)].decode("ascii", "replace")
+        return (
+            f"format version {version}, but this snn-transfer reads version {MAGIC[-1:].decode()}"
+        )
+    return f"wrong magic: it starts with {head[: len(MAGIC)]!r}, not {MAGIC!r}"
+
+
+def _legacy_payload(path: Path, data: bytes) -> bytes:
+    """A checkpoint of the older format: verified against its ``.sha256`` sidecar, or, with
+    none, checked to be a complete zip archive (each member has a CRC)."""
+    sidecar = path.with_name(path.name + _SIDECAR)
+    if sidecar.is_file():
+        expected = sidecar.read_text().strip()
+        if hashlib.sha256(data).hexdigest() != expected:
+            raise _damaged(
+                path, f"checksum mismatch with {sidecar.name} (older format), {len(data)} bytes"
+            )
+        return data
     import zipfile
 
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return archive.testzip() is None
-    except (zipfile.BadZipFile, OSError, ValueError):
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+        bad = str(error) or type(error).__name__
+    if bad is not None:
+        raise _damaged(
+            path, f"older format without its {_SIDECAR} file, and not a complete archive: {bad}"
+        )
+    return data
+
+
+def checkpoint_intact(path: str | Path) -> bool:
+    """Whether ``path`` exists and its header's length and checksum match its payload (older
+    format: its ``.sha256`` sidecar, or without one, whether it is a complete archive)."""
+    try:
+        read_payload(path)
+    except CheckpointError:
         return False
+    return True
 
 
-def load_checkpoint(path: str | Path, *, previous: list[Path] | None = None) -> dict[str, Any]:
-    """Load a checkpoint after verifying its checksum.
-
-    On damage the error names the file and, when given, the newest of ``previous`` that is
-    intact (checked, not guessed), or says that none is.
-    """
-    path = Path(path)
-    hint = ""
+def _fallback_hint(path: Path, previous: list[Path] | None) -> str:
     others = [p for p in (previous or []) if p != path and p.exists()]
     good = next((p for p in reversed(others) if checkpoint_intact(p)), None)
     if good is not None:
-        hint = f"; the previous good checkpoint is {good} (resume falls back to it)"
-    elif others:
-        hint = f"; the older checkpoints ({', '.join(p.name for p in others)}) are damaged too"
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist{hint}")
-    data = path.read_bytes()
-    digest_file = path.with_name(path.name + ".sha256")
-    if digest_file.is_file():
-        expected = digest_file.read_text().strip()
-        if hashlib.sha256(data).hexdigest() != expected:
-            raise CheckpointError(
-                f"checkpoint {path} is damaged (checksum mismatch, {len(data)} bytes){hint}"
-            )
+        return f"; the previous good checkpoint is {good} (resume falls back to it)"
+    if others:
+        return f"; the older checkpoints ({', '.join(p.name for p in others)}) are damaged too"
+    return ""
+
+
+def load_checkpoint(path: str | Path, *, previous: list[Path] | None = None) -> dict[str, Any]:
+    """Load a checkpoint after verifying its header (length and checksum).
+
+    On damage the error names the file, what is wrong and, when given, the newest of
+    ``previous`` that is intact (checked, not guessed), or says that none is.
+    """
+    path = Path(path)
     try:
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+        payload = read_payload(path)
+    except CheckpointError as error:
+        raise CheckpointError(f"{error}{_fallback_hint(path, previous)}") from None
+    try:
+        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
     except Exception as error:  # torch raises many types for a bad archive
+        hint = _fallback_hint(path, previous)
         raise CheckpointError(f"checkpoint {path} cannot be read: {error}{hint}") from None
 
 
@@ -115,7 +222,7 @@ def rotate(folder: Path, pattern: str, keep: int) -> None:
     files = sorted(folder.glob(pattern))
     for old in files[: max(len(files) - keep, 0)]:
         old.unlink(missing_ok=True)
-        old.with_name(old.name + ".sha256").unlink(missing_ok=True)
+        old.with_name(old.name + _SIDECAR).unlink(missing_ok=True)  # older format
 
 
 def load_newest_intact(

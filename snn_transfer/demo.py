@@ -100,6 +100,7 @@ def run_demo(out: Path, *, quick: bool = False, progress: bool = True) -> dict[s
         progress=progress,
         **{k: v for k, v in base.data.options.items() if k != "progress"},
     )
+    data.preload()  # frame each recording once for both runs instead of on every access
     out.mkdir(parents=True, exist_ok=True)
     results, histories = {}, {}
     for mode in ("baseline", "transfer"):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from idx_files import write_idx
 from test_io_fakes import random_events
 
 from snn_transfer.events.io import write_events
@@ -73,18 +74,6 @@ def write_nmnist(root: Path, rng: np.random.Generator, *, per_digit: int = 3) ->
         path.parent.mkdir(parents=True, exist_ok=True)
         write_events(path, events_in(rng, 120, 34, 34), "atis")
     return root
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    import gzip
-    import struct
-
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
-        f">{array.ndim}I", *array.shape
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(path, "wb") as file:
-        file.write(header + array.astype(np.uint8).tobytes())
 
 
 def write_mnist(root: Path, rng: np.random.Generator, labels: np.ndarray) -> Path:

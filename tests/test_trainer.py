@@ -71,7 +71,7 @@ def test_short_training_lowers_the_loss_and_writes_the_run_directory(cache, tmp_
     assert result["selected_on"] == "validation" and result["best_epoch"] in range(1, 5)
     assert {"sigma_0", "sigma_3", "val_acc", "test_acc", "slide_p", "lr"} <= set(rows[0])
     assert any(k.startswith("firing_") for k in rows[0])
-    for name in ("config.yaml", "meta.json", "result.json", "best.pt", "best.pt.sha256"):
+    for name in ("config.yaml", "meta.json", "result.json", "best.pt"):
         assert (tmp_path / name).exists(), name
     assert len(list((tmp_path / "checkpoints").glob("ckpt-*.pt"))) == 2  # rotation keeps 2
 

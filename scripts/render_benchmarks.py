@@ -1,0 +1,457 @@
+"""Render BENCHMARKS.md from the JSON files that ``scripts/bench_all.py`` collects.
+
+    python scripts/render_benchmarks.py [--results benchmarks/results] [--out BENCHMARKS.md]
+
+One section per benchmark (its table: ours, the peer, the ratio, units and sizes; when and
+how it was measured; the command that reproduces it), the machine the run used, the transfer
+gain on real images (``benchmarks/transfer_gain.md`` verbatim, when it exists) and the paper's
+numbers beside the recipes that reproduce them. Reads only what ``bench_all.py`` wrote
+(``run.json`` and ``<name>.json`` per benchmark), so the page can be rebuilt without
+measuring anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+MIB = 2**20
+
+
+def num(x: float | None) -> str:
+    """A measured figure to three significant digits (more left of the point), thousands
+    separated: 12,345, 123, 12.3, 1.23, 0.123, 0.0123."""
+    if x is None or not math.isfinite(x):
+        return "-"
+    if x == 0:
+        return "0"
+    decimals = max(0, 2 - math.floor(math.log10(abs(x))))
+    if decimals and abs(round(x, decimals)) >= 10 ** (3 - decimals):
+        decimals -= 1  # 9.996 rounds up to 10.00: keep three digits
+    return f"{x:,.{decimals}f}"
+
+
+def ratio(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}x"
+
+
+def mib(n_bytes: float | None) -> str:
+    return "-" if n_bytes is None else num(n_bytes / MIB)
+
+
+def events(n: int) -> str:
+    return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n / 1000:g}k"
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+# --- one renderer per benchmark: its JSON -> markdown lines ------------------------------
+
+
+def framing(data: dict) -> list[str]:
+    rows = [
+        [
+            "ToFrame, 10 bins",
+            events(r["events"]),
+            f"{r['width']}x{r['height']}",
+            num(r["ours_mev_s"]),
+            num(r["tonic_mev_s"]),
+            ratio(r["ratio"]),
+            "yes" if r["agree"] else "**no**",
+        ]
+        for r in data["framing"]
+    ]
+    d = data["denoise"]
+    rows.append(
+        [
+            f"Denoise, {d['filter_time_us']:,} us",
+            events(d["events"]),
+            f"{d['width']}x{d['height']}",
+            num(d["ours_mev_s"]),
+            num(d["tonic_mev_s"]),
+            ratio(d["ratio"]),
+            "yes" if d["agree"] else "**no**",
+        ]
+    )
+    head = ["transform", "events", "sensor", "ours (Mev/s)", "Tonic (Mev/s)", "ratio", "agree"]
+    return [
+        *table(head, rows),
+        f"Best of {data['repeats']} runs (of at most 3 at 10M events). Events are uniformly "
+        "random and time-sorted over one second. 'agree': our frames equal Tonic's plus the "
+        "trailing events Tonic drops; Denoise keeps the same events. "
+        f"Tonic {data.get('versions', {}).get('tonic', '?')}.",
+        "",
+    ]
+
+
+def reading(data: dict) -> list[str]:
+    r = data["atis"]
+    wide = r["events"] / r["tonic_nmnist_dtype_s"] / 1e6
+    rows = [
+        ["ours vs Tonic, same dtype", events(r["events"]), num(r["ours_mev_s"]),
+         num(r["tonic_mev_s"]), ratio(r["ratio"])],
+        ["ours vs Tonic, its int64 N-MNIST dtype", events(r["events"]), num(r["ours_mev_s"]),
+         num(wide), ratio(r["ratio_vs_nmnist_dtype"])],
+    ]  # fmt: skip
+    head = ["case", "events", "ours (Mev/s)", "Tonic (Mev/s)", "ratio"]
+    return [
+        *table(head, rows),
+        f"One ATIS .bin file of random N-Caltech101-like events (240x180), best of "
+        f"{r['repeats']} reads; both outputs are checked equal field by field first.",
+        "",
+    ]
+
+
+def cache(data: dict) -> list[str]:
+    rows = [
+        [
+            f"{r['samples']} x {'x'.join(map(str, r['shape']))}",
+            r["workers"],
+            r["ours"],
+            r["peer"],
+            num(r["ours_samples_per_s"]),
+            num(r["peer_samples_per_s"]),
+            ratio(r["ratio"]),
+            mib(r["ours_bytes"]),
+            mib(r["peer_bytes"]),
+        ]
+        for r in data["rows"]
+    ]
+    head = ["samples x frame", "workers", "ours", "peer", "ours (samples/s)",
+            "peer (samples/s)", "ratio", "ours on disk (MiB)", "peer on disk (MiB)"]  # fmt: skip
+    return [
+        *table(head, rows),
+        "Through a torch DataLoader (batch 32, no shuffling), best of "
+        f"{data['epochs']} timed epochs taken in turns. `ours`: the HDF5 frame cache "
+        "(uncompressed by default, `ours-lzf` with lzf); `tonic`: `DiskCachedDataset` with its "
+        "default lzf compression, `tonic-uncompressed` without.",
+        "",
+    ]
+
+
+def models(data: dict) -> list[str]:
+    eager, compiled = data["eager"], data["compiled"]
+    case = f"{data['model']} T={data['steps']} B={data['batch']} {data['size']}x{data['size']}"
+    if compiled is None:
+        rows = [[case, "-", num(eager["median_s"]), "-", "-", mib(eager["peak_above_before_bytes"]),
+                 "-", "-"]]  # fmt: skip
+    else:
+        rows = [
+            [
+                case,
+                num(compiled["median_s"]),
+                num(eager["median_s"]),
+                ratio(data["speedup"]),
+                mib(compiled["peak_above_before_bytes"]),
+                mib(eager["peak_above_before_bytes"]),
+                num(compiled["first_step_s"]),
+                compiled["graph_breaks"],
+            ]
+        ]
+    head = ["model", "compiled (s/step)", "eager (s/step)", "ratio", "compiled peak (MiB)",
+            "eager peak (MiB)", "compiled first step (s)", "graph breaks"]  # fmt: skip
+    return [
+        *table(head, rows),
+        "One event-branch forward + per-step cross-entropy + backward (no optimizer), median "
+        f"of the timed steps, {eager['threads']} torch thread(s). Ratio: eager time / compiled "
+        "time. Peak: resident set size during the timed steps above the size before them. The "
+        "compiled first step includes the compile, from whatever inductor cache the machine "
+        "had (a warm one makes it shorter than an eager step).",
+        "",
+    ]
+
+
+def training(data: dict) -> list[str]:
+    rows, failed = [], []
+    for case in data["cases"]:
+        label = f"{case['model']} T={case['steps']} B={case['batch']} {case['size']}x{case['size']}"
+        variants = case["variants"]
+        for r in case["comparisons"]:
+            rows.append(
+                [
+                    label,
+                    r["comparison"],
+                    num(r["ours_samples_per_s"]),
+                    num(r["peer_samples_per_s"]),
+                    ratio(r["ratio"]),
+                    mib(r["ours_peak_bytes"]),
+                    mib(r["peer_peak_bytes"]),
+                    num(variants[r["ours"]].get("compile_s")) if variants[r["ours"]]["compiled"]
+                    else "-",
+                ]
+            )  # fmt: skip
+        failed += [f"{label} {n}: {v['error']}" for n, v in variants.items() if "error" in v]
+    head = ["model", "ours vs peer", "ours (samples/s)", "peer (samples/s)", "ratio",
+            "ours peak (MiB)", "peer peak (MiB)", "compile (s)"]  # fmt: skip
+    threads = next(
+        (v["threads"] for c in data["cases"] for v in c["variants"].values() if "threads" in v),
+        "?",
+    )
+    lines = [
+        *table(head, rows),
+        "One full transfer iteration as the trainer runs it: sliding (p = 0.5), one forward "
+        "through both branches, TET on both heads, linear CKA with STR, backward, AdamW step. "
+        f"Event samples per second of the median of {data['repeats']} timed iterations after "
+        f"{data['warmup']} untimed one(s); variants in separate processes, timed in turns; "
+        f"{threads} torch thread(s). Peak: resident set size above the size before the timed "
+        "iterations (CPU), `torch.cuda.max_memory_allocated` above the allocation before (CUDA). "
+        "Compile: the first iteration's time above a timed one, with whatever inductor cache "
+        "the machine had. On a CPU the model's neuron is SpikingJelly's `LIFNode` itself; the "
+        "neuron comparison (our fused CuPy LIF vs SpikingJelly) runs on CUDA only.",
+        "",
+    ]
+    if data.get("cuda") is None:
+        lines += ["No CUDA GPU in this run: CPU rows only.", ""]
+    if failed:
+        lines += ["Failed variants:", "", *[f"- {f}" for f in failed], ""]
+    return lines
+
+
+def kernels(data: dict) -> list[str]:
+    rows = []
+    for r in data["rows"]:
+        rows.append(
+            [
+                r["steps"],
+                r["dtype"],
+                r["surrogate"],
+                num(r["ours"]["ms"]),
+                num(r["sj_best_ms"]),
+                ratio(r["vs_sj"]),
+                num(r["ours_v"]["ms"]),
+                num(r["sj_best_v_ms"]),
+                ratio(r["vs_sj_v"]),
+                num(r["loop"]["ms"]),
+                ratio(r["vs_loop"]),
+                num(r["ours"]["peak_mib"]),
+                num(r["sj"]["peak_mib"]) if "sj" in r else "-",
+            ]
+        )
+    head = ["T", "dtype", "surrogate", "ours (ms)", "SJ (ms)", "ratio", "ours+v (ms)",
+            "SJ+v (ms)", "ratio", "loop (ms)", "ratio", "ours (MiB)", "SJ (MiB)"]  # fmt: skip
+    device = data.get("device", {})
+    return [
+        *table(head, rows),
+        f"One LIF layer `[T, {data['batch']}, 64, 48, 48]`, forward + backward, median "
+        "CUDA-event time; `+v`: with the post-reset potential of every step as a second "
+        "output. SJ: the faster of SpikingJelly's `LIFNode` as is and on float32. Ratio: "
+        f"peer time / our time. Device: {device.get('name', device.get('type', '?'))}, "
+        f"SpikingJelly {device.get('spikingjelly', '?')} "
+        f"({device.get('sj_lif_implementation', '?')}).",
+        "",
+        *[f"- {g}" for g in data.get("goal", [])],
+        "",
+    ]
+
+
+# name -> (title, what is compared, renderer)
+SECTIONS: dict[str, tuple[str, str, Callable[[dict], list[str]]]] = {
+    "framing": ("Framing", "Our `ToFrame` and `Denoise` vs Tonic's, on the same events", framing),
+    "reading": ("Reading", "Our ATIS reader vs `tonic.io.read_mnist_file`", reading),
+    "cache": ("Frame cache", "Our HDF5 frame cache vs Tonic's `DiskCachedDataset`", cache),
+    "training": (
+        "Training throughput",
+        "One transfer training iteration: our compiled path vs eager PyTorch; on CUDA also "
+        "our fused LIF vs SpikingJelly 2.0's `LIFNode`",
+        training,
+    ),
+    "models": (
+        "Model forward + backward",
+        "A model's forward + backward, compiled vs eager",
+        models,
+    ),
+    "kernels": (
+        "Neuron kernel (CUDA)",
+        "Our fused LIF vs SpikingJelly 2.0's `LIFNode` vs a plain torch loop",
+        kernels,
+    ),
+}
+
+# --- the paper's numbers and the recipes that reproduce them ------------------------------
+
+# (experiment, paper: baseline, paper: method, recipe (method), recipe (baseline), script)
+PAPER_ROWS: list[tuple[str, str, str, str, str, str]] = [
+    ("N-Caltech101, all data", "79.66", "92.64", "ncaltech101-parity",
+     "ncaltech101-parity-baseline", "main_result.sh"),
+    ("CEP-DVS, all data", "not published", "30.50", "cepdvs-parity", "cepdvs-parity-baseline",
+     "main_result.sh"),
+    *[
+        (f"N-Caltech101, {pct} % of the event training data", base, ours,
+         f"ncaltech101-parity-events-{pct}", f"ncaltech101-parity-events-{pct}-baseline",
+         "event_fractions.sh")
+        for pct, base, ours in (
+            (10, "44.48", "58.50"), (20, "55.63", "69.20"), (30, "64.37", "75.51"),
+            (40, "67.69", "78.62"), (50, "70.46", "81.83"), (60, "72.76", "85.63"),
+            (70, "75.86", "87.36"), (80, "76.55", "88.97"), (90, "78.39", "91.95"),
+            (100, "79.66", "92.64"),
+        )
+    ],
+    *[
+        (f"N-Caltech101, {pct} % of the static images", "79.66", ours,
+         f"ncaltech101-parity-static-{pct}", "ncaltech101-parity-baseline", "static_fractions.sh")
+        for pct, ours in ((10, "80.00"), (30, "82.41"), (50, "86.20"), (80, "88.50"),
+                          (100, "92.64"))
+    ],
+    ("N-Caltech101, fixed coefficient 1.0", "", "89.31", "ncaltech101-parity-fixed-1.0", "",
+     "ablations.sh"),
+    ("N-Caltech101, fixed coefficient 0.5", "", "89.43", "ncaltech101-parity-fixed-0.5", "",
+     "ablations.sh"),
+    ("N-Caltech101, fixed coefficient 0.0", "", "84.13", "ncaltech101-parity-fixed-0.0", "",
+     "ablations.sh"),
+    ("N-Caltech101, without the V channel", "", "90.57", "ncaltech101-parity-no-v", "",
+     "ablations.sh"),
+    ("CEP-DVS, without the V channel", "", "28.9", "cepdvs-parity-no-v", "", "ablations.sh"),
+    ("N-Caltech101, no alignment / no STR / no sliding", "", "not published",
+     "ncaltech101-parity-no-align, -no-str, -no-sliding", "", "ablations.sh"),
+    ("N-Caltech101, static pre-training then fine-tuning", "", "79.43",
+     "ncaltech101-parity-pretrain", "", ""),
+]  # fmt: skip
+
+
+def paper_section() -> list[str]:
+    rows = []
+    for what, base, ours, recipe, baseline, script in PAPER_ROWS:
+        run = f"[`scripts/paper/{script}`](scripts/paper/{script})" if script else (
+            f"`snn-transfer train --recipe {recipe}`"
+        )  # fmt: skip
+        recipes = f"`{recipe}`" + (f" / `{baseline}`" if baseline else "")
+        rows.append([what, base or "-", ours, recipes, run])
+    head = ["experiment", "paper: baseline (%)", "paper: method (%)",
+            "recipe: method / baseline", "runs it"]  # fmt: skip
+    return [
+        "## Paper-scale runs",
+        "",
+        "Top-1 test accuracy published for the method (He et al., AAAI 2024; VGGSNN, T = 10, "
+        "48x48 on N-Caltech101, ResNet18, T = 6 on CEP-DVS; best epoch on test), from the "
+        "authors' released figures and plotting scripts, beside the recipe that reproduces "
+        "each under the paper's protocol (`-parity`). The scripts in "
+        "[`scripts/paper/`](scripts/paper/) train three seeds per recipe (resuming interrupted "
+        "runs) and tabulate them with `snn-transfer compare`; set the dataset folders first:",
+        "",
+        "```bash",
+        "export NCALTECH_ROOT=/data/N-Caltech101 CALTECH_ROOT=/data/caltech101 "
+        "CEPDVS_ROOT=/data/CEP-DVS",
+        "bash scripts/paper/main_result.sh   # then event_fractions.sh, static_fractions.sh, "
+        "ablations.sh",
+        "```",
+        "",
+        *table(head, rows),
+        "Without `-parity` the recipes select the epoch on a validation split and report test "
+        "accuracy for it (and fix the reference's defects, so the fixed-coefficient ablations "
+        "need not match). These runs need a GPU and days; no figure of ours is listed until a "
+        "run has produced it.",
+        "",
+    ]
+
+
+def transfer_gain_section(repo: Path) -> list[str]:
+    path = repo / "benchmarks" / "transfer_gain.md"
+    lines = ["## Transfer gain on real images", ""]
+    if path.exists():
+        return [*lines, path.read_text().rstrip("\n"), ""]
+    return [
+        *lines,
+        "Not measured yet. `python scripts/transfer_gain.py` trains the method and the "
+        "baseline on real recordings and writes `benchmarks/transfer_gain.md`, which this "
+        "page then includes.",
+        "",
+    ]
+
+
+# --- the page ------------------------------------------------------------------------------
+
+
+def machine_section(run: dict) -> list[str]:
+    m = run.get("machine", {})
+    versions = ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items())
+    lines = [
+        "## Machine",
+        "",
+        f"- Run: {run.get('started', '?')} to {run.get('finished', '?')} "
+        f"({num(run.get('seconds'))} s), `{run.get('command', 'python scripts/bench_all.py')}`",
+        f"- CPU: {m.get('cpu', '?')}, {m.get('cores', '?')} logical cores "
+        f"({m.get('usable_cores', '?')} usable), {num(m.get('memory_gib'))} GiB memory",
+        f"- GPU: {m.get('gpu') or 'none'}",
+        f"- System: {m.get('system', '?')}, Python {m.get('python', '?')}",
+        f"- Versions: {versions or '?'}",
+        f"- Load average (1 min) at the start and the end: {m.get('load_start', '?')}, "
+        f"{run.get('load_end', '?')}",
+    ]
+    if run.get("note"):
+        lines.append(f"- Note: {run['note']}")
+    return [*lines, ""]
+
+
+def bench_section(name: str, results: Path, run: dict) -> list[str]:
+    title, what, body = SECTIONS[name]
+    entry = run.get("benchmarks", {}).get(name, {})
+    script = f"scripts/bench_{name}.py"
+    lines = [f"## {title}", "", f"{what}. Script: [`{script}`]({script}).", ""]
+    path = results / f"{name}.json"
+    status = entry.get("status", "not run")
+    if path.exists() and status != "skipped":
+        data = json.loads(path.read_text())
+        if data.get("quick") or entry.get("quick"):
+            lines += ["**`--quick` sizes: a check of the script, not representative figures.**", ""]
+        try:
+            lines += body(data)
+        except (KeyError, TypeError, ValueError, ZeroDivisionError) as error:
+            lines += [f"`{path.name}` does not have the expected form: {error!r}.", ""]
+    else:
+        lines += [f"Not measured: {entry.get('reason') or status}.", ""]
+    if entry.get("status") in ("ok", "failed"):
+        reason = f" ({entry['reason']})" if entry.get("reason") else ""
+        when = f"measured {entry.get('finished', '?')} in {num(entry.get('seconds'))} s"
+        lines.append(f"- Status: {entry['status']}{reason}; {when}")
+    lines.append(f"- Reproduce: `{entry.get('command') or f'python {script}'}`")
+    if name == "kernels":
+        lines.append("- On a GPU, `bash scripts/gpu_check.sh` runs it after the CUDA tests")
+    return [*lines, ""]
+
+
+def render(results: Path, repo: Path = REPO) -> str:
+    """The markdown of BENCHMARKS.md from the files in ``results``."""
+    run_path = results / "run.json"
+    run = json.loads(run_path.read_text()) if run_path.exists() else {}
+    lines = [
+        "# Benchmarks",
+        "",
+        "Every speed, memory and accuracy figure the README quotes, measured by a script in "
+        "`scripts/` that runs us and the peer in the same run and prints both figures and "
+        "their ratio. `python scripts/bench_all.py` runs them all, writes their JSON to "
+        "`benchmarks/results/` and renders this page (`--render-only` re-renders it, "
+        "`--quick` runs every script at its test size). Ratios are ours / peer for "
+        "throughput: above 1 means ours is faster.",
+        "",
+        "This file is generated; edit `scripts/render_benchmarks.py` instead.",
+        "",
+        *machine_section(run),
+    ]
+    for name in SECTIONS:
+        lines += bench_section(name, results, run)
+    lines += transfer_gain_section(repo)
+    lines += paper_section()
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    args.out.write_text(render(args.results))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
