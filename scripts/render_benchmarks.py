@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -357,12 +358,16 @@ def transfer_gain_section(repo: Path) -> list[str]:
     path = repo / "benchmarks" / "transfer_gain.md"
     lines = ["## Transfer gain on real images", ""]
     if path.exists():
-        return [*lines, path.read_text().rstrip("\n"), ""]
+        # its links are relative to benchmarks/, this page sits one folder up
+        text = re.sub(
+            r"\]\((?!https?:|/|benchmarks/)([^)]+)\)", r"](benchmarks/\1)", path.read_text()
+        )
+        return [*lines, text.rstrip("\n"), ""]
     return [
         *lines,
         "Not measured yet. `python scripts/transfer_gain.py` trains the method and the "
-        "baseline on real recordings and writes `benchmarks/transfer_gain.md`, which this "
-        "page then includes.",
+        "baseline on real Fashion-MNIST images with emulated event recordings and writes "
+        "`benchmarks/transfer_gain.md`, which this page then includes.",
         "",
     ]
 

@@ -208,6 +208,12 @@ def test_render_includes_the_transfer_gain_page_verbatim(tmp_path):
     assert section.startswith(gain)
     assert "python scripts/transfer_gain.py" not in page
 
+    # its relative links point into benchmarks/ from the page one folder up
+    linked = gain + "\n![plot](transfer_gain.png) [doc](https://example.org/x)\n"
+    (tmp_path / "benchmarks" / "transfer_gain.md").write_text(linked)
+    page = render.render(results, repo=tmp_path)
+    assert "![plot](benchmarks/transfer_gain.png) [doc](https://example.org/x)" in page
+
 
 def test_render_of_missing_and_malformed_results(tmp_path):
     render = load("render_benchmarks")
