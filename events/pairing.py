@@ -8,6 +8,7 @@ an image whose event recording is held out for validation or testing.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -17,23 +18,60 @@ from snn_transfer.errors import DatasetError
 from snn_transfer.events.splits import per_class_fraction
 
 
-def match_classes(event_classes: Sequence[str], static_classes: Sequence[str]) -> np.ndarray:
+def match_classes(
+    event_classes: Sequence[str],
+    static_classes: Sequence[str],
+    *,
+    event_source: str | None = None,
+    static_source: str | None = None,
+) -> np.ndarray:
     """Map event labels to static labels by class name.
 
     Returns ``m`` with ``m[event_label] = static_label``. Every event class must exist among
-    the static classes; a mismatch is reported in full (missing and unused names).
+    the static classes, and neither list may repeat a name. A mismatch is reported in full:
+    the event classes without static images, the static classes no event class uses, names
+    that differ only in case or separators, and where each list comes from
+    (``event_source``, ``static_source``: a folder or a description, for the message).
     """
+    events_from = f" of {event_source}" if event_source else ""
+    static_from = f" in {static_source}" if static_source else ""
+    for what, names, source in (
+        ("event", event_classes, events_from),
+        ("static", static_classes, static_from),
+    ):
+        repeated = sorted(n for n, k in Counter(names).items() if k > 1)
+        if repeated:
+            raise DatasetError(
+                f"the {what} class names{source} repeat {_shown(repeated)}: each class needs "
+                "one unique name to be matched by"
+            )
     position = {name: i for i, name in enumerate(static_classes)}
     missing = [name for name in event_classes if name not in position]
     if missing:
         unused = sorted(set(static_classes) - set(event_classes))
+        near = _near_misses(missing, unused)
         raise DatasetError(
-            f"{len(missing)} event classes have no static images: {missing[:10]}"
-            f"{' ...' if len(missing) > 10 else ''}; static classes not used by the events: "
-            f"{unused[:10]}{' ...' if len(unused) > 10 else ''}. Check that both sources use "
-            "the same class names (folder names) or give the static loader a class mapping."
+            f"{len(missing)} of {len(event_classes)} event classes{events_from} have no static "
+            f"images{static_from}: {_shown(missing)}; static classes not used by the events: "
+            f"{_shown(unused)}.{near} Check that both sources use the same class names (folder "
+            "names) or give the static loader a class mapping."
         )
     return np.array([position[name] for name in event_classes], dtype=np.int64)
+
+
+def _shown(names: Sequence[str], limit: int = 10) -> str:
+    return f"{list(names[:limit])}{' ...' if len(names) > limit else ''}"
+
+
+def _near_misses(missing: Sequence[str], unused: Sequence[str]) -> str:
+    """`` Near misses: 'Cat' ~ 'cat'.`` for names equal up to case and ``-``/space/``_``."""
+
+    def canonical(name: str) -> str:
+        return name.casefold().replace("-", "_").replace(" ", "_")
+
+    spare = {canonical(u): u for u in unused}
+    pairs = [f"{m!r} ~ {spare[canonical(m)]!r}" for m in missing if canonical(m) in spare]
+    return f" Near misses (case or separators differ): {', '.join(pairs[:10])}." if pairs else ""
 
 
 class StaticPool:
@@ -54,6 +92,7 @@ class StaticPool:
         exclude: Iterable[int] = (),
         fraction: float = 1.0,
         seed: int = 0,
+        class_names: Sequence[str] | None = None,
     ) -> None:
         static_labels = np.asarray(static_labels)
         pool = np.arange(len(static_labels)) if candidates is None else np.asarray(candidates)
@@ -63,15 +102,20 @@ class StaticPool:
         pool = per_class_fraction(pool, static_labels, fraction, seed, key="static_fraction")
         self.indices = pool
         self._by_event_class: list[np.ndarray] = []
+        empty = []
         for event_label, static_label in enumerate(np.asarray(event_to_static)):
             members = pool[static_labels[pool] == static_label]
             if members.size == 0:
-                raise DatasetError(
-                    f"the static pool has no image for event class {event_label} "
-                    f"(static class {int(static_label)}); the class folder is empty or all "
-                    "its images are held out"
-                )
+                name = "" if class_names is None else f" {class_names[event_label]!r}"
+                empty.append(f"event class {event_label}{name} (static class {int(static_label)})")
             self._by_event_class.append(members)
+        if empty:
+            raise DatasetError(
+                f"the static pool has no image for {len(empty)} of {len(self._by_event_class)} "
+                f"event classes: {'; '.join(empty[:10])}{' ...' if len(empty) > 10 else ''}; "
+                "their static class folders are empty, or all their images are held out (twins "
+                "of validation or test recordings) or dropped by static_fraction"
+            )
 
     def __len__(self) -> int:
         return len(self.indices)

@@ -226,6 +226,7 @@ def load_real(desc: RealDataset, **options: Any) -> Any:
     root = Path(root).expanduser()
     extra = {k: options[k] for k in desc.extra}
     files = desc.list_samples(root, **extra)
+    check_class_coverage(desc, files)
     steps, seed = options["time_steps"], int(options["seed"])
     size = frame_size(options["size"], files.sensor_size)
     pipeline = desc.pipeline(options["framing"], steps, size, files.sensor_size)
@@ -285,15 +286,58 @@ def load_real(desc: RealDataset, **options: Any) -> Any:
     return data
 
 
+def check_class_coverage(desc: RealDataset, files: EventFiles) -> None:
+    """Every class needs at least one recording in the train split.
+
+    A class whose folder is empty or missing, or whose recordings all fall into another
+    split, can never be learned; training would go ahead with a class the model never sees.
+    The error names the root and the classes, each with where its recordings are.
+    """
+    labels = np.asarray(files.labels, dtype=np.int64)
+    in_train = np.asarray(files.splits) == "train"
+    total = np.bincount(labels, minlength=len(files.classes))
+    train = np.bincount(labels[in_train], minlength=len(files.classes))
+    empty = [c for c, n in zip(files.classes, total, strict=False) if n == 0]
+    elsewhere = [
+        f"{c} ({n} outside train)"
+        for c, n, k in zip(files.classes, total, train, strict=False)
+        if n and not k
+    ]
+    if not empty and not elsewhere:
+        return
+    problems = []
+    if empty:
+        problems.append(
+            f"{len(empty)} of {len(files.classes)} classes have no recordings (empty or "
+            f"missing class folders): {_first(empty)}"
+        )
+    if elsewhere:
+        problems.append(f"classes with no recording in the train split: {_first(elsewhere)}")
+    raise missing_root(
+        desc.name,
+        files.root,
+        desc.layout,
+        f"under {files.root}, " + "; ".join(problems) + "; every class needs at least one "
+        "training recording",
+    )
+
+
+def _first(names: list[str], shown: int = 10) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
 def validation_split(labels: np.ndarray, fraction: float, seed: int):
-    """Per class, ``max(1, round(fraction * n))`` seeded random samples for validation (none
-    for a class with a single sample); returns sorted ``(train, val)`` index arrays."""
+    """Per class, ``max(1, round(fraction * n))`` seeded random samples for validation, but
+    always at least one left for training (none for a class with a single sample); returns
+    sorted ``(train, val)`` index arrays."""
     rng = np.random.default_rng([seed, 7])
     train, val = [], []
     for c in np.unique(labels):
         members = np.flatnonzero(labels == c)
         members = members[rng.permutation(len(members))]
         n_val = 0 if len(members) < 2 else max(1, round(fraction * len(members)))
+        n_val = min(n_val, len(members) - 1)  # round(0.75 * 2) = 2 would leave none
         val.append(members[:n_val])
         train.append(members[n_val:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))

@@ -77,7 +77,10 @@ def attach_static(
 ) -> None:
     """Load the static images, build the pool and its planes, and set them on ``data``."""
     side = desc.static
-    images = side.load(static_root, tuple(data.classes))
+    try:
+        images = side.load(static_root, tuple(data.classes))
+    except DatasetError as error:
+        raise DatasetError(f"{error}{_folder_mismatch(static_root, data.classes)}") from None
     names = list(train_source.names)
     labels = np.asarray(train_source.labels)
     keep = set(int(i) for i in train_rows)
@@ -91,10 +94,16 @@ def attach_static(
     seed = int(options["seed"])
     pool = StaticPool(
         images.labels,
-        match_classes(data.classes, images.classes),
+        match_classes(
+            data.classes,
+            images.classes,
+            event_source=f"{desc.name} at {data.info.get('root', '?')}",
+            static_source=getattr(images, "source", None) or str(static_root),
+        ),
         candidates=rows,
         fraction=float(options["static_fraction"]),
         seed=seed + 3,
+        class_names=data.classes,
     )
     height, width = data.frame_shape[-2:]
     spec = StaticInputSpec(
@@ -117,6 +126,25 @@ def attach_static(
             if side.static_key is not None
             else "all images (no file-level correspondence with the recordings)"
         ),
+    )
+
+
+def _folder_mismatch(static_root: Path, classes) -> str:
+    """When ``static_root`` holds class folders (at least one named like an event class),
+    the event classes it lacks and the folders no event class uses; else nothing."""
+    if not static_root.is_dir():
+        return ""
+    folders = sorted(d.name for d in static_root.iterdir() if d.is_dir())
+    if not set(folders) & set(classes):
+        return ""
+    lacking = [c for c in classes if c not in folders]
+    extra = [f for f in folders if f not in set(classes)]
+    if not lacking and not extra:
+        return ""
+    return (
+        f"\nclass folders under {static_root}: {len(folders)}; event classes without a "
+        f"folder there: {lacking[:10]}{' ...' if len(lacking) > 10 else ''}; folders that "
+        f"are no event class: {extra[:10]}{' ...' if len(extra) > 10 else ''}"
     )
 
 

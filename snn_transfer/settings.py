@@ -1,7 +1,16 @@
-"""``TransferConfig``: everything a training run needs, as one typed, YAML-loadable value."""
+"""``TransferConfig``: everything a training run needs, as one typed, YAML-loadable value.
+
+Every value is checked when the config is built, before any data is loaded: an unknown key,
+a wrong type or an impossible value raises ``ConfigError`` naming the dotted key
+(``optim.base_lr``, ``data.options.event_fraction``) and the allowed range.
+``check_dataset_size`` adds the one check that needs the dataset (the batch must fit the
+training split); the trainer calls it as soon as the dataset is loaded.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +25,33 @@ MODES = ("transfer", "baseline", "pretrain-finetune")
 SELECTIONS = ("val", "test")
 AMP = ("none", "bf16", "fp16")
 DISTRIBUTED_ALIGNMENTS = ("global", "local")
+BN_RUNNING_STATS = ("event", "both")  # as snn_transfer.models.transfer, without torch models
+# dataset options with a shared meaning across the registry: key -> (allowed range, test)
+FRACTION_OPTIONS = {
+    "event_fraction": ("(0, 1]", lambda v: 0 < v <= 1),
+    "static_fraction": ("(0, 1]", lambda v: 0 < v <= 1),
+    "val_fraction": ("[0, 1)", lambda v: 0 <= v < 1),
+    "test_fraction": ("(0, 1)", lambda v: 0 < v < 1),
+}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _int_at_least(value: Any, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
+    """Raise ``ConfigError`` "<key> = <value> must be <allowed>" unless ``ok``."""
+    if not ok:
+        raise ConfigError(f"{key} = {value!r} must be {allowed}")
+
+
+def _check_finite(key: str, value: float, low: float, *, strict: bool) -> None:
+    ok = _number(value) and math.isfinite(value) and (value > low if strict else value >= low)
+    _check(ok, key, value, f"a finite number {'>' if strict else '>='} {low:g}")
 
 
 @dataclass(frozen=True)
@@ -34,8 +70,9 @@ class DataConfig:
     epoch_samples: int = 0
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.eval_batch_size < 1:
-            raise ConfigError(f"data.batch_size = {self.batch_size} must be a positive integer")
+        for key in ("batch_size", "eval_batch_size"):
+            value = getattr(self, key)
+            _check(_int_at_least(value, 1), f"data.{key}", value, "an integer >= 1")
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"data.sampler = {self.sampler!r}; choose one of {SAMPLERS}")
         if self.epoch_samples < 0:
@@ -46,6 +83,11 @@ class DataConfig:
             raise ConfigError(
                 "set time_steps at the top level (time_steps=...), not in data.options"
             )
+        for key, (allowed, test) in FRACTION_OPTIONS.items():
+            if key in self.options:
+                value = self.options[key]
+                ok = _number(value) and test(value)
+                _check(ok, f"data.options.{key}", value, f"a number in {allowed}")
 
 
 @dataclass(frozen=True)
@@ -59,6 +101,13 @@ class ModelConfig:
     name: str = "tiny"
     options: dict = field(default_factory=dict)
     bn_running_stats: str = "event"
+
+    def __post_init__(self) -> None:
+        if self.bn_running_stats not in BN_RUNNING_STATS:
+            raise ConfigError(
+                f"model.bn_running_stats = {self.bn_running_stats!r} must be one of "
+                f"{', '.join(BN_RUNNING_STATS)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -77,6 +126,10 @@ class TransferConfig:
     gradients (the single-process loss), ``local`` on each rank's share only (the reference's
     multi-GPU behaviour); ``sync_bn`` synchronises BatchNorm statistics over the ranks
     (SyncBatchNorm, GPUs only). Both are ignored in one process.
+
+    ``optim.warmup_epochs`` may exceed ``epochs``: the learning rate then ramps up linearly
+    for the whole run and never reaches its peak. That is allowed on purpose, so that a
+    recipe (5 warm-up epochs) can be tried with ``epochs=1``.
     """
 
     mode: str = "transfer"
@@ -124,6 +177,11 @@ class TransferConfig:
             raise ConfigError(f"sync_bn = {self.sync_bn!r} must be true or false")
         if self.mode == "pretrain-finetune" and self.pretrain_epochs == 0:
             raise ConfigError("mode = 'pretrain-finetune' needs pretrain_epochs >= 1")
+        for key in ("seed", "threads", "checkpoint_every"):
+            value = getattr(self, key)
+            _check(_int_at_least(value, 0), key, value, "an integer >= 0")
+        _check_device(self.device)
+        _check_sections(self.optim, self.loss, self.sliding)
 
     @property
     def total_epochs(self) -> int:
@@ -135,4 +193,82 @@ class TransferConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TransferConfig:
+        """Build from plain data (a YAML recipe with ``--set`` overrides applied); unknown
+        keys, wrong types and values out of range raise ``ConfigError`` naming the key."""
+        if isinstance(data, Mapping) and isinstance(data.get("sliding"), Mapping):
+            _check_sliding(data["sliding"])  # its own messages do not name the keys
         return from_dict(cls, data)
+
+
+def _check_device(device: str) -> None:
+    if device == "auto":
+        return
+    import torch
+
+    try:
+        torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(f"device = {device!r} must be auto, cpu, cuda or cuda:<index>") from None
+
+
+def _check_sliding(section: Mapping[str, Any]) -> None:
+    from snn_transfer.sliding import SCHEDULES
+
+    kind = section.get("kind", "power")
+    if isinstance(kind, str) and kind not in SCHEDULES:
+        raise ConfigError(f"sliding.kind = {kind!r} must be one of {', '.join(SCHEDULES)}")
+    power = section.get("power", 3.0)
+    if _number(power):
+        _check_finite("sliding.power", power, 0, strict=True)
+
+
+def _check_sections(optim: OptimConfig, loss: LossConfig, sliding: SlidingSchedule) -> None:
+    """What the sections' own checks leave open: infinities, NaN, negative rates."""
+    _check_finite("optim.base_lr", optim.base_lr, 0, strict=True)
+    _check_finite("optim.warmup_lr", optim.warmup_lr, 0, strict=False)
+    _check_finite("optim.min_lr", optim.min_lr, 0, strict=False)
+    _check_finite("optim.weight_decay", optim.weight_decay, 0, strict=False)
+    _check_finite("optim.eps", optim.eps, 0, strict=True)
+    gamma = optim.step_gamma
+    _check(_number(gamma) and 0 < gamma <= 1, "optim.step_gamma", gamma, "a number in (0, 1]")
+    _check(
+        _int_at_least(optim.warmup_epochs, 0),
+        "optim.warmup_epochs",
+        optim.warmup_epochs,
+        "an integer >= 0",
+    )
+    _check(
+        _int_at_least(optim.step_epochs, 1),
+        "optim.step_epochs",
+        optim.step_epochs,
+        "an integer >= 1",
+    )
+    _check(_number(loss.phi) and math.isfinite(loss.phi), "loss.phi", loss.phi, "a finite number")
+    _check_sliding({"kind": sliding.kind, "power": sliding.power})
+
+
+def check_dataset_size(config: TransferConfig, train_samples: int) -> None:
+    """Refuse a batch that the training split cannot fill, before anything is trained.
+
+    Batches are drawn without a last incomplete one (drop_last), so an epoch of
+    ``data.epoch_samples`` (default: the ``train_samples`` of the split) samples has
+    ``epoch_samples // data.batch_size`` batches: zero when the batch is larger.
+    """
+    if train_samples < 1:
+        raise ConfigError(
+            f"the training split of data.dataset = {config.data.dataset!r} is empty; check "
+            "data.options (event_fraction, per_class, root)"
+        )
+    per_epoch = config.data.epoch_samples or train_samples
+    batch = config.data.batch_size
+    if batch > per_epoch:
+        source = (
+            f"data.epoch_samples = {per_epoch}"
+            if config.data.epoch_samples
+            else f"the training split ({train_samples} samples)"
+        )
+        raise ConfigError(
+            f"data.batch_size = {batch} is larger than {source}; with the last incomplete "
+            f"batch dropped an epoch would have no batch: data.batch_size must be in "
+            f"1..{per_epoch} (or raise data.epoch_samples)"
+        )

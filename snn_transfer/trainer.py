@@ -44,7 +44,7 @@ from snn_transfer.optim import epoch_lr, make_optimizer, peak_lr, set_lr
 from snn_transfer.rundir import run_metadata, write_config, write_json, write_metrics_csv
 from snn_transfer.sample_errors import NamedSamples
 from snn_transfer.sampler import EpochBatches
-from snn_transfer.settings import TransferConfig
+from snn_transfer.settings import TransferConfig, check_dataset_size
 from snn_transfer.training_module import (
     KeyedSplit,
     TrainingModule,
@@ -107,6 +107,7 @@ class Trainer:
                 "selection = 'val' but the dataset has no validation split; set "
                 "selection=test (the paper's parity setting) or give the dataset a val_fraction"
             )
+        check_dataset_size(config, len(data.train))  # before the model is built
         torch.manual_seed(config.seed)
         model = build_model(config, len(data.classes))
         self.model = distributed.prepare_model(model, self.dist, sync_bn=config.sync_bn)

@@ -1,4 +1,5 @@
-"""Shared fixtures: where the real sample recordings are, and a seeded RNG."""
+"""Shared fixtures: where the real sample recordings are, a seeded RNG, and the
+``--fuzz-examples N`` option of tests/test_fuzz_readers.py."""
 
 from __future__ import annotations
 
@@ -10,6 +11,43 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = Path(os.environ.get("SNN_TRANSFER_SAMPLES", REPO / ".samples" / "tonic"))
+FUZZ_EXAMPLES_ENV = "SNN_TRANSFER_FUZZ_EXAMPLES"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fuzz-examples",
+        type=int,
+        default=None,
+        metavar="N",
+        help="damaged files per format and kind of damage in tests/test_fuzz_readers.py "
+        f"(default: ${FUZZ_EXAMPLES_ENV}, else a small number for CI)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # through the environment, so test modules read it at import time whatever the import
+    # path of this conftest
+    value = config.getoption("--fuzz-examples")
+    if value is not None:
+        if value < 1:
+            raise pytest.UsageError(f"--fuzz-examples must be >= 1, got {value}")
+        os.environ[FUZZ_EXAMPLES_ENV] = str(value)
+
+
+def fuzz_examples(default: int) -> int:
+    """Examples per fuzz test: ``--fuzz-examples N``, ``$SNN_TRANSFER_FUZZ_EXAMPLES`` or
+    ``default``."""
+    raw = os.environ.get(FUZZ_EXAMPLES_ENV, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise pytest.UsageError(f"{FUZZ_EXAMPLES_ENV}={raw!r} must be a positive integer") from None
+    if value < 1:
+        raise pytest.UsageError(f"{FUZZ_EXAMPLES_ENV}={raw!r} must be a positive integer")
+    return value
 
 
 def sample_file(name: str) -> Path:

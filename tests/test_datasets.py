@@ -180,3 +180,115 @@ def test_static_scale_multiplies_the_static_inputs(digits, tmp_path):
     )
     assert np.allclose(scaled.static_planes, 4.0 * digits.static_planes, atol=1e-5)
     assert scaled.static_planes.max() > 1.5
+
+
+# --- recorded datasets on fake folder trees: missing, empty and mismatched classes --------
+
+
+def _folder_tree(root, classes, per_class=2, seed=0):
+    from test_real_fakes import events_in
+
+    from snn_transfer.events.io import write_events
+
+    rng = np.random.default_rng(seed)
+    for cls in classes:
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        for k in range(per_class):
+            write_events(root / cls / f"rec{k}.h5", events_in(rng, 50, 16, 16), "hdf5", (16, 16, 2))
+    return root
+
+
+def _load_folder(root, **options):
+    return load_dataset(
+        "folder", root=root, time_steps=2, size=None, cache=False, progress=False, **options
+    )
+
+
+def test_an_empty_class_folder_is_reported_with_the_root_and_the_class(tmp_path):
+    root = _folder_tree(tmp_path / "rec", ["a", "b"])
+    (root / "c").mkdir()
+    with pytest.raises(DatasetError) as caught:
+        _load_folder(root)
+    assert str(caught.value).startswith(
+        f"folder: under {root}, 1 of 3 classes have no recordings (empty or missing class "
+        "folders): c; every class needs at least one training recording\n"
+        f"expected layout under root={root}:"
+    )
+
+
+def test_a_class_only_in_the_test_folder_is_reported(tmp_path):
+    _folder_tree(tmp_path / "rec" / "train", ["a", "b"])
+    _folder_tree(tmp_path / "rec" / "test", ["a", "b", "c"], per_class=1)
+    with pytest.raises(
+        DatasetError,
+        match=r"classes with no recording in the train split: c \(1 outside train\); every "
+        r"class needs at least one training recording",
+    ):
+        _load_folder(tmp_path / "rec")
+
+
+def test_nmnist_with_an_empty_train_digit_folder_is_reported(tmp_path):
+    from test_real_fakes import write_nmnist
+
+    root = write_nmnist(tmp_path / "nm", np.random.default_rng(0), per_digit=1)
+    for file in (root / "NMNIST" / "Train" / "7").iterdir():
+        file.unlink()
+    with pytest.raises(DatasetError) as caught:
+        load_dataset("n-mnist", root=root, time_steps=2, cache=False, progress=False)
+    assert f"n-mnist: under {root}, classes with no recording in the train split: " in str(
+        caught.value
+    )
+    assert "7 - seven (1 outside train)" in str(caught.value)
+
+
+def test_ncaltech_with_an_empty_class_folder_names_the_folder_and_the_class(tmp_path):
+    from test_real_fakes import write_ncaltech
+
+    root = write_ncaltech(tmp_path / "nc", np.random.default_rng(0), events=20)
+    for file in (root / "Caltech101" / "emu").iterdir():
+        file.unlink()
+    with pytest.raises(
+        DatasetError, match=rf"1 of 101 classes have no files under {root / 'Caltech101'}: emu"
+    ):
+        load_dataset("n-caltech101", root=root, cache=False, progress=False)
+
+
+def test_static_class_folders_that_do_not_match_the_event_classes_are_listed(tmp_path):
+    from test_real_fakes import write_png
+
+    root = _folder_tree(tmp_path / "rec", ["a", "b", "c"])
+    rng = np.random.default_rng(1)
+    for cls in ("a", "B", "c", "extra"):  # "B": the folder of b, misnamed
+        write_png(tmp_path / "img" / cls / "rec0.png", rng)
+    with pytest.raises(DatasetError) as caught:
+        _load_folder(root, static_root=tmp_path / "img")
+    message = str(caught.value)
+    assert f"no images for classes ['b'] under {tmp_path / 'img'}" in message
+    assert message.endswith(
+        f"class folders under {tmp_path / 'img'}: 4; event classes without a folder there: "
+        "['b']; folders that are no event class: ['B', 'extra']"
+    )
+
+
+def test_an_empty_static_class_folder_is_named(tmp_path):
+    from test_real_fakes import write_png
+
+    root = _folder_tree(tmp_path / "rec", ["a", "b"])
+    write_png(tmp_path / "img" / "a" / "rec0.png", np.random.default_rng(1))
+    (tmp_path / "img" / "b").mkdir()
+    with pytest.raises(DatasetError) as caught:
+        _load_folder(root, static_root=tmp_path / "img")
+    message = str(caught.value)
+    assert f"no images for classes ['b'] under {tmp_path / 'img'}" in message
+    assert "without a folder" not in message  # the folder is there, only empty
+
+
+def test_validation_split_leaves_every_class_a_training_sample():
+    from snn_transfer.events.real import validation_split
+
+    labels = np.array([0, 0, 1, 1, 1, 2])
+    train, val = validation_split(labels, 0.75, seed=0)
+    # round(0.75 * 2) = 2 would move both samples of class 0 to validation
+    assert np.bincount(labels[train]).tolist() == [1, 1, 1]
+    assert np.bincount(labels[val]).tolist() == [1, 2]
+    assert sorted([*train, *val]) == list(range(6))

@@ -95,5 +95,43 @@ def test_static_fraction_limits_the_pool_per_class():
     pool = StaticPool(static_labels, np.array([0, 1]), fraction=0.25, seed=0)
     assert len(pool.members(0)) == 10 and len(pool.members(1)) == 5
     empty = np.repeat(np.arange(2), [4, 0])
-    with pytest.raises(DatasetError, match="no image for event class 1"):
+    with pytest.raises(DatasetError, match="no image for 1 of 2 event classes: event class 1 "):
         StaticPool(empty, np.array([0, 1]))
+
+
+def test_match_classes_names_both_sources_and_near_misses():
+    with pytest.raises(DatasetError) as caught:
+        match_classes(
+            ["Faces_easy", "dog", "sea horse"],
+            ["faces_easy", "dog", "sea_horse", "zebra"],
+            event_source="n-caltech101 at /data/ev",
+            static_source="Caltech101 at /data/img",
+        )
+    message = str(caught.value)
+    assert message.startswith(
+        "2 of 3 event classes of n-caltech101 at /data/ev have no static images in Caltech101 "
+        "at /data/img: ['Faces_easy', 'sea horse']; static classes not used by the events: "
+        "['faces_easy', 'sea_horse', 'zebra']."
+    )
+    assert "Near misses (case or separators differ): 'Faces_easy' ~ 'faces_easy', " in message
+    assert "'sea horse' ~ 'sea_horse'." in message
+
+
+def test_match_classes_refuses_repeated_names():
+    with pytest.raises(DatasetError, match=r"the static class names in imgs repeat \['cat'\]"):
+        match_classes(["cat", "dog"], ["cat", "dog", "cat"], static_source="imgs")
+    with pytest.raises(DatasetError, match=r"the event class names repeat \['a'\]"):
+        match_classes(["a", "a"], ["a"])
+
+
+def test_static_pool_names_every_class_without_images():
+    static_labels = np.repeat(np.arange(4), [3, 0, 2, 0])  # static classes 1 and 3 are empty
+    with pytest.raises(DatasetError) as caught:
+        StaticPool(static_labels, np.array([2, 1, 0, 3]), class_names=["c", "b", "a", "d"])
+    assert str(caught.value).startswith(
+        "the static pool has no image for 2 of 4 event classes: event class 1 'b' (static "
+        "class 1); event class 3 'd' (static class 3); their static class folders are empty"
+    )
+    # held-out images count as missing too
+    with pytest.raises(DatasetError, match=r"event class 0 'c' \(static class 2\)"):
+        StaticPool(static_labels, np.array([2]), exclude=[3, 4], class_names=["c"])

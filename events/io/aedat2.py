@@ -96,8 +96,10 @@ def _read_header(file: BinaryIO, path) -> Aedat2Header:
         key, _, value = text.strip().partition(":")
         if key == "AEChip":
             chip = value.strip()
-        elif key == "Creation time" and value.split() and value.split()[-1].isdigit():
-            creation = int(value.split()[-1])
+        elif key == "Creation time" and value.split():
+            token = value.split()[-1]
+            # ASCII digits only: str.isdigit() also accepts "¹", which int() refuses
+            creation = int(token) if token.isascii() and token.isdigit() else None
     return Aedat2Header(version, position, tuple(lines), chip, creation)
 
 

@@ -31,6 +31,7 @@ from snn_transfer.errors import EventFormatError
 MAGIC = b"#!AER-DAT4.0\r\n"
 HEADER_START = len(MAGIC) + 4  # the IOHE flatbuffer starts after the magic and its length
 PACKET_HEADER = struct.Struct("<iI")
+MIN_PACKET = 12  # a size-prefixed flatbuffer: u32 size, u32 root offset, 4-byte identifier
 COMPRESSIONS = ("none", "lz4", "lz4-high", "zstd", "zstd-high")
 
 # one element of an EVTS packet, as stored
@@ -150,7 +151,7 @@ def _parse_description(description: str, path: object) -> tuple[dict[int, str], 
     sizes: dict[int, tuple] = {}
     for node in out_info.findall("node"):
         name = node.get("name", "")
-        if not name.isdigit():
+        if not (name.isascii() and name.isdigit()):  # isdigit() alone accepts "²"
             raise fail(f"stream node name {name!r} is not a stream id")
         stream_id = int(name)
         kind = next(
@@ -170,9 +171,14 @@ def _parse_description(description: str, path: object) -> tuple[dict[int, str], 
                     if info is None
                     else next((a.text for a in info.findall("attr") if a.get("key") == key), None)
                 )
-                if text is None or not text.strip().isdigit() or int(text) <= 0:
-                    raise fail(f"event stream {stream_id} has no valid info/{key} ({text!r})")
-                values[key] = int(text)
+                digits = "" if text is None else text.strip()
+                # ASCII only (isdigit() alone accepts "²"); x and y are stored as int16
+                if not (digits.isascii() and digits.isdigit()) or not 0 < int(digits) <= 32768:
+                    raise fail(
+                        f"event stream {stream_id} has no valid info/{key} ({text!r}; "
+                        "expected 1..32768)"
+                    )
+                values[key] = int(digits)
             sizes[stream_id] = (values["sizeX"], values["sizeY"])
     if not streams:
         raise fail("outInfo lists no streams")
@@ -253,6 +259,14 @@ def scan_packets(file: BinaryIO, header: Aedat4Header, file_size: int, path: obj
             raise EventFormatError(
                 f"truncated AEDAT4 packet: it declares {size} bytes, "
                 f"{end - position - PACKET_HEADER.size} remain",
+                path=path,
+                offset=position,
+            )
+        if header.compression == "none" and size < MIN_PACKET:
+            # the aedat decoder would panic on it (flatbuffers asserts the prefix length)
+            raise EventFormatError(
+                f"AEDAT4 packet of {size} bytes, shorter than a flatbuffer's {MIN_PACKET}-byte "
+                "prefix (size, root offset, identifier)",
                 path=path,
                 offset=position,
             )

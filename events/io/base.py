@@ -143,7 +143,9 @@ class StreamChecker:
             self._raise(f"negative timestamp {int(t[0])} us", self.count)
         previous = int(t[0]) if self.last_t is None else self.last_t
         if t[0] < previous or bool(np.any(t[1:] < t[:-1])):
-            i = int(np.flatnonzero(np.diff(t, prepend=previous) < 0)[0])
+            # compare, not np.diff: the difference of far-apart int64 timestamps overflows
+            before_t = np.concatenate((np.array([previous], dtype=t.dtype), t[:-1]))
+            i = int(np.flatnonzero(t < before_t)[0])
             before = previous if i == 0 else int(t[i - 1])
             self._raise(
                 f"timestamp goes back in time ({before} -> {int(t[i])} us); this format "

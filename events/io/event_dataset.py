@@ -37,6 +37,7 @@ from snn_transfer.events.io.base import (
 from snn_transfer.events.io.hdf5 import (
     KIND_EVENT_DATASET,
     LIBVER,
+    check_stored,
     columns_to_events,
     event_columns,
     file_kind,
@@ -206,6 +207,7 @@ class EventDataset:
             for key in ("offsets", "labels", "names"):
                 if key not in file:
                     raise EventFormatError(f"dataset {key!r} missing", path=self.path)
+                check_stored(file[key], self.path)
             self.offsets = np.asarray(file["offsets"][:], dtype=np.int64)
             self.labels = np.asarray(file["labels"][:], dtype=np.int64)
             self.names = tuple(text_attr(n) for n in file["names"][:])
@@ -223,7 +225,7 @@ class EventDataset:
             problem = f"{len(self.offsets)} offsets, {n} labels, {len(self.names)} names"
         elif self.offsets[0] != 0 or self.offsets[-1] != total:
             problem = f"offsets span {self.offsets[0]}..{self.offsets[-1]}, events 0..{total}"
-        elif np.any(np.diff(self.offsets) < 0):
+        elif np.any(self.offsets[1:] < self.offsets[:-1]):  # np.diff could overflow
             problem = "offsets decrease"
         elif n and (self.labels.min() < 0 or self.labels.max() >= len(self.classes)):
             problem = f"labels outside 0..{len(self.classes) - 1}"

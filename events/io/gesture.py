@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -63,7 +64,9 @@ def _read_npy_header(file, path) -> tuple[tuple, bool, np.dtype]:
         raise fail("truncated header", 8)
     text = file.read(int.from_bytes(length_bytes, "little"))
     try:
-        header = ast.literal_eval(text.decode("latin-1"))
+        with warnings.catch_warnings():  # damaged text makes the parser warn, not only fail
+            warnings.simplefilter("ignore", SyntaxWarning)
+            header = ast.literal_eval(text.decode("latin-1"))
     except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
         raise fail("its header is not a Python dict literal", 8 + length_size) from None
     descr = header.get("descr") if isinstance(header, dict) else None

@@ -49,6 +49,8 @@ KIND_FRAMES = "frames"
 # HDF5 1.8+ file format: its metadata (superblock, object headers, B-trees) carries
 # checksums, so a damaged file fails to open instead of sending the library astray
 LIBVER = ("v108", "latest")
+# deflate, the strongest filter h5py ships, packs at most about 1032:1 (runs of zeros)
+MAX_COMPRESSION = 1100
 
 
 @contextlib.contextmanager
@@ -118,8 +120,33 @@ def declared_sensor_size(path: PathLike) -> SensorSize | None:
         return sensor_attr(file, path)
 
 
+def check_stored(data: h5py.Dataset, path: PathLike) -> None:
+    """Refuse a dataset whose stored bytes cannot hold what its shape declares.
+
+    HDF5 reads fill values for storage that was never written, so a damaged or crafted
+    header claiming 10**9 events in a 2 KB file would otherwise be read as 10**9 zeros
+    (16 GB). Compressed datasets may hold up to ``MAX_COMPRESSION`` times their storage.
+    """
+    from h5py import h5z
+
+    declared = data.size * data.dtype.itemsize
+    if declared == 0:
+        return
+    plist = data.id.get_create_plist()
+    filters = {plist.get_filter(i)[0] for i in range(plist.get_nfilters())}
+    packing = filters - {h5z.FILTER_SHUFFLE, h5z.FILTER_FLETCHER32}
+    stored = data.id.get_storage_size()
+    if stored * (MAX_COMPRESSION if packing else 1) < declared:
+        raise EventFormatError(
+            f"dataset {data.name!r} declares shape {data.shape} ({declared} bytes), the file "
+            f"stores {stored} bytes of it: truncated or damaged",
+            path=path,
+        )
+
+
 def event_columns(group: h5py.Group, path: PathLike) -> int:
-    """Check that ``x, y, t, p`` are 1-D integer datasets of one length; return it."""
+    """Check that ``x, y, t, p`` are 1-D integer datasets of one length, stored in full
+    (``check_stored``); return the length."""
     lengths = set()
     for name in "xytp":
         if name not in group:
@@ -130,6 +157,7 @@ def event_columns(group: h5py.Group, path: PathLike) -> int:
                 f"dataset {name!r} is {data.dtype} with shape {data.shape}; expected 1-D ints",
                 path=path,
             )
+        check_stored(data, path)
         lengths.add(data.shape[0])
     if len(lengths) != 1:
         raise EventFormatError(

@@ -147,8 +147,14 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def natural_key(name: str) -> tuple:
-    """Sort key that orders embedded numbers by value: ``img2`` before ``img10``."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+    """Sort key that orders embedded numbers by value: ``img2`` before ``img10``.
+
+    The numbers are exactly the parts ``re.split`` isolates (odd positions), so text and
+    numbers never meet at one position, and characters such as ``²`` (``isdigit`` but not
+    a decimal ``int`` accepts) stay text.
+    """
+    parts = re.split(r"(\d+)", name)
+    return tuple(int(part) if i % 2 else part for i, part in enumerate(parts))
 
 
 def image_files(folder: Path) -> list[Path]:
