@@ -185,7 +185,11 @@ def nmnist_samples(root: Path) -> EventFiles:
         raise missing_root("n-mnist", root, NMNIST_LAYOUT, "folders Train and Test not found")
     paths, labels, names, splits = [], [], [], []
     for part, split in (("Train", "train"), ("Test", "test")):
-        digits = [d for d in sorted_folders(base / part) if d.name.isdigit() and int(d.name) < 10]
+        digits = [
+            d
+            for d in sorted_folders(base / part)
+            if d.name.isascii() and d.name.isdigit() and int(d.name) < 10
+        ]
         if len(digits) != 10:
             found = [d.name for d in digits]
             raise missing_root(
@@ -327,7 +331,9 @@ def gesture_samples(root: Path) -> EventFiles:
     for part, split in (("ibmGestureTrain", "train"), ("ibmGestureTest", "test")):
         for user in sorted_folders(base / part):
             for f in sorted_files(user, (".npy",)):
-                if not f.stem.isdigit() or int(f.stem) >= len(GESTURE_CLASSES):
+                if not (f.stem.isascii() and f.stem.isdigit()) or int(f.stem) >= len(
+                    GESTURE_CLASSES
+                ):
                     raise missing_root(
                         "dvs-gesture", root, GESTURE_LAYOUT, f"{f}: name is not a label 0-10"
                     )

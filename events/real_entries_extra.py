@@ -172,7 +172,7 @@ def cepdvs_samples(root: Path, sensor_size=None) -> EventFiles:
         raise missing_root("cep-dvs", root, CEPDVS_LAYOUT, "no .mat recordings found")
     lines = _cepdvs_table(root)
     index = {c: i for i, c in enumerate(CEPDVS_CLASSES)}
-    files = [f for f in sorted_files(folder, (".mat",)) if f.stem.isdigit()]
+    files = [f for f in sorted_files(folder, (".mat",)) if f.stem.isascii() and f.stem.isdigit()]
     files.sort(key=lambda f: int(f.stem))
     labels = []
     for f in files:

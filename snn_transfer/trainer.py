@@ -40,6 +40,7 @@ from snn_transfer.epoch_log import (
 )
 from snn_transfer.errors import ConfigError, DatasetError, SnnTransferError
 from snn_transfer.losses import ALIGNMENTS, LossConfig, transfer_objective
+from snn_transfer.models.registry import check_model_options
 from snn_transfer.optim import epoch_lr, make_optimizer, peak_lr, set_lr
 from snn_transfer.rundir import run_metadata, write_config, write_json, write_metrics_csv
 from snn_transfer.sample_errors import NamedSamples
@@ -82,6 +83,7 @@ class Trainer:
         self.dist = distributed.setup(config.device)
         self.device = self.dist.device
         self.dist.local_batch(config.data.batch_size)  # fails early unless it splits evenly
+        check_model_options(config.model.name, config.model.options)  # before any data loads
         if data is None:
             from snn_transfer.events.datasets import load_dataset
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import gzip
-import struct
-
 import numpy as np
 import pytest
+from idx_files import write_idx
 
 from snn_transfer.errors import ConfigError, DatasetError
 from snn_transfer.events.datasets import dataset_entry, dataset_names, load_dataset
@@ -105,20 +103,12 @@ def test_emulated_events_are_cached_by_fingerprint(tmp_path, monkeypatch):
     assert len(list((tmp_path / "emulated").iterdir())) == 2
 
 
-def _write_idx(path, array):
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
-        f">{array.ndim}I", *array.shape
-    )
-    with gzip.open(path, "wb") as f:
-        f.write(header + array.astype(np.uint8).tobytes())
-
-
 def test_mnist_entry_reads_idx_files(tmp_path):
     rng = np.random.default_rng(0)
     images = np.zeros((40, 28, 28), np.uint8)
     images[:, 8:20, 10:18] = rng.integers(100, 255, (40, 12, 8))
-    _write_idx(tmp_path / "train-images-idx3-ubyte.gz", images)
-    _write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.arange(40) % 10)
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", images)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.arange(40) % 10)
     data = load_dataset(
         "mnist", root=str(tmp_path), time_steps=2, cache_dir=tmp_path / "c", progress=False
     )

@@ -215,6 +215,9 @@ def test_nmnist_entry_official_splits_val_fraction_and_pool(tmp_path):
     rng = np.random.default_rng(2)
     write_nmnist(tmp_path / "nm", rng)
     write_mnist(tmp_path / "mnist", rng, np.repeat(np.arange(10), 3))
+    # stray folders are not digit classes, "²" included (str.isdigit() accepts it, int() not)
+    (tmp_path / "nm" / "NMNIST" / "Train" / "²").mkdir()
+    (tmp_path / "nm" / "NMNIST" / "Train" / "notes").mkdir()
     data = load_dataset(
         "n-mnist",
         root=tmp_path / "nm",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from idx_files import idx_bytes, write_idx_pair
 from PIL import Image
 
 from snn_transfer.errors import ConfigError, DatasetError
@@ -258,24 +259,6 @@ def test_cepdvs_errors(cepdvs, tmp_path):
 
 
 # --- IDX (MNIST, Fashion-MNIST) and scikit-learn digits ----------------------------------
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, ">u4").tobytes()
-    return header + array.astype(np.uint8).tobytes()
-
-
-def write_idx_pair(folder: Path, prefix: str, images, labels, *, gz: bool) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for stem, array in (
-        (f"{prefix}-images-idx3-ubyte", images),
-        (f"{prefix}-labels-idx1-ubyte", labels),
-    ):
-        data = idx_bytes(array)
-        if gz:
-            (folder / f"{stem}.gz").write_bytes(gzip.compress(data))
-        else:
-            (folder / stem).write_bytes(data)
 
 
 @pytest.fixture

@@ -132,7 +132,7 @@ def test_modes_and_alignments_run(cache):
     assert "loss_align" in last
 
 
-def test_config_errors_before_training(cache):
+def test_config_errors_before_training(cache, tmp_path):
     with pytest.raises(ConfigError, match="mode = 'fancy'"):
         config(cache, mode="fancy")
     with pytest.raises(ConfigError, match="time_steps = 0 must be >= 1"):
@@ -145,6 +145,12 @@ def test_config_errors_before_training(cache):
     data.static_pool = None
     with pytest.raises(DatasetError, match="no static images.*baseline"):
         Trainer(config(cache), data=data, progress=False)
+    # an unknown model or model option fails before the dataset is even looked for
+    missing = {"data.dataset": "fashion-mnist", "data.options": {"root": str(tmp_path / "none")}}
+    with pytest.raises(ConfigError, match="model='vgg' is unknown; choose one of .*tiny"):
+        Trainer(config(cache, **missing, **{"model.name": "vgg"}), progress=False)
+    with pytest.raises(ConfigError, match="option 'width' is not accepted by model 'tiny'"):
+        Trainer(config(cache, **missing, **{"model.options": {"width": 3}}), progress=False)
 
 
 def test_load_run_predicts_event_streams_and_files(cache, tmp_path):

@@ -87,14 +87,19 @@ def create_model(name: str, num_classes: int, **options: Any) -> SpikingBackbone
             "neuron= must be a NeuronConfig and excludes the separate neuron keys "
             f"({', '.join(NEURON_KEYS)})"
         )
-    allowed = model_options(name)
+    check_model_options(name, options)
+    return builder(num_classes, neuron=neuron, **options)
+
+
+def check_model_options(name: str, options: dict[str, Any]) -> None:
+    """Refuse an unknown model or option (the trainer calls this before loading data)."""
+    allowed = [*model_options(name), *NEURON_KEYS, "neuron"]
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        keys = ", ".join(sorted([*allowed, *NEURON_KEYS, "neuron"]))
         raise ConfigError(
-            f"option {unknown[0]!r} is not accepted by model {name!r}; allowed options: {keys}"
+            f"option {unknown[0]!r} is not accepted by model {name!r}; allowed options: "
+            f"{', '.join(sorted(allowed))}"
         )
-    return builder(num_classes, neuron=neuron, **options)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
