@@ -80,22 +80,20 @@ def validate_events(
     checks = [("x", events["x"]), ("y", events["y"]), ("p", events["p"])]
     limits = (None, None, None) if sensor_size is None else sensor_size
     for (name, values), limit in zip(checks, limits, strict=True):
-        low = int(values.min())
-        if low < 0:
+        # the message shows the first offending event, the one the index points at
+        if int(values.min()) < 0:
             index = int(np.argmax(values < 0))
-            raise EventFormatError(f"negative {name} = {low}", path=path, index=index)
-        if limit is not None:
-            high = int(values.max())
-            if high >= limit:
-                index = int(np.argmax(values >= limit))
-                what = "polarity" if name == "p" else "coordinate"
-                raise EventFormatError(
-                    f"{what} {name} = {high} outside the sensor ({name} < {limit} for sensor "
-                    f"size {tuple(sensor_size)} as (W, H, P)); pass the right sensor_size "
-                    "or crop the events",
-                    path=path,
-                    index=index,
-                )
+            raise EventFormatError(f"negative {name} = {values[index]}", path=path, index=index)
+        if limit is not None and int(values.max()) >= limit:
+            index = int(np.argmax(values >= limit))
+            what = "polarity" if name == "p" else "coordinate"
+            raise EventFormatError(
+                f"{what} {name} = {values[index]} outside the sensor ({name} < {limit} for sensor "
+                f"size {tuple(sensor_size)} as (W, H, P)); pass the right sensor_size "
+                "or crop the events",
+                path=path,
+                index=index,
+            )
     if sorted_time:
         t = events["t"]
         if t[0] < 0:

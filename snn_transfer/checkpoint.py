@@ -218,11 +218,33 @@ def load_checkpoint(path: str | Path, *, previous: list[Path] | None = None) -> 
 
 
 def rotate(folder: Path, pattern: str, keep: int) -> None:
-    """Delete all but the ``keep`` newest files matching ``pattern`` (by name order)."""
+    """Delete all but the ``keep`` newest files matching ``pattern`` (by name order), and
+    the temporary files of killed writers."""
     files = sorted(folder.glob(pattern))
     for old in files[: max(len(files) - keep, 0)]:
         old.unlink(missing_ok=True)
         old.with_name(old.name + _SIDECAR).unlink(missing_ok=True)  # older format
+    remove_stale_temporaries(folder)
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete ``.<name>.<pid>.tmp`` files whose writing process no longer runs (a kill
+    mid-write leaves them; the file they were replacing is intact). Returns those deleted."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp"):
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if not pid.isascii() or not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # still running (another writer)
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
 
 
 def load_newest_intact(

@@ -26,6 +26,7 @@ from snn_transfer.checkpoint import (
     check_free_space,
     checkpoint_bytes,
     load_newest_intact,
+    remove_stale_temporaries,
     rotate,
     save_checkpoint,
 )
@@ -355,6 +356,7 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             # before any work: a full disk found at the first checkpoint would cost an epoch
             check_free_space(self.out, self.required_space(), what="this run's checkpoints")
+            remove_stale_temporaries(self.out)  # best.pt's, from a writer killed earlier
             write_config(self.out / "config.yaml", cfg)
             extra = {"dataset": {"name": self.data.name, **self.data.info}}
             if self.dist.distributed:

@@ -164,6 +164,13 @@ def test_out_of_sensor_errors_name_the_coordinate_and_the_sensor_size():
         assert message.startswith(f"rec.bin, event {caught.value.index}: coordinate {name} = ")
         assert f"{name} = {value} outside the sensor ({name} < {value}" in message
         assert "sensor size (8, 6, 2) as (W, H, P)" in message
+    # several bad events: the message shows the first one, the event its index names
+    stream = events([1, 9, 3, 12], [1, 1, 1, 1], [0, 1, 2, 3], [0, 1, 0, 1])
+    with pytest.raises(EventFormatError, match=r"event 1: coordinate x = 9 outside") as caught:
+        ToFrame(SENSOR, n_time_bins=2)(stream, path="rec.bin")
+    assert caught.value.index == 1
+    with pytest.raises(EventFormatError, match=r"event 2: negative y = -3"):
+        ToFrame(SENSOR, n_time_bins=2)(events([1, 1, 1], [1, 2, -3], [0, 1, 2], [0, 0, 0]))
 
 
 # --- the same streams through the chunked file framing ---------------------------------------

@@ -25,6 +25,7 @@ from snn_transfer.checkpoint import (
     checkpoint_intact,
     load_checkpoint,
     load_newest_intact,
+    remove_stale_temporaries,
     rotate,
     save_checkpoint,
 )
@@ -227,6 +228,11 @@ def test_sigkill_while_best_is_replaced_leaves_the_old_or_the_new_one_intact(
     leftovers = list(tmp_path.glob(".best.pt.*.tmp"))
     assert bool(leftovers) == (stage != "after-rename")  # the kill hit the write it aimed at
     assert intact_step(best) == expected
+    # the next rotation (or training start) clears the dead writer's temporary file only
+    live = tmp_path / f".ckpt-9.pt.{os.getpid()}.tmp"
+    live.write_bytes(b"being written")
+    assert remove_stale_temporaries(tmp_path) == leftovers
+    assert not list(tmp_path.glob(".best.pt.*.tmp")) and live.exists() and best.exists()
 
 
 def test_sigkill_at_random_moments_of_replacing_best(tmp_path):
