@@ -99,8 +99,8 @@ def plan(
 ) -> list[dict[str, Any]]:
     """Every run of the sweep: name, group, fraction, seed, overrides.
 
-    Seed-major order: every cell's first seed runs before any second seed, so a sweep cut
-    short still has every cell, with fewer seeds.
+    Order: every cell's first seed, then the fraction table's other seeds, then the
+    ablations' other seeds, so a sweep cut short still has every cell and the table first.
     """
     seeds = SEEDS[:2] if quick else SEEDS
     fractions = tuple(fractions or ((0.3, 1.0) if quick else FRACTIONS))
@@ -115,20 +115,22 @@ def plan(
             (key, ablation_fraction, ["mode=transfer", *overrides])
             for key, (_, overrides) in ABLATIONS.items()
         ]
+    order = [(seeds[0], cell) for cell in cells]
+    order += [(seed, cell) for seed in seeds[1:] for cell in cells if cell[0] not in ABLATIONS]
+    order += [(seed, cell) for seed in seeds[1:] for cell in cells if cell[0] in ABLATIONS]
     runs = []
-    for seed in seeds:
-        for group, fraction, overrides in cells:
-            if quick and seed > 0 and group in ABLATIONS:
-                continue  # one seed per ablation keeps the quick sweep short
-            runs.append(
-                {
-                    "name": f"{group}-e{round(fraction * 100)}-s{seed}",
-                    "group": group,
-                    "fraction": fraction,
-                    "seed": seed,
-                    "overrides": overrides,
-                }
-            )
+    for seed, (group, fraction, overrides) in order:
+        if quick and seed > 0 and group in ABLATIONS:
+            continue  # one seed per ablation keeps the quick sweep short
+        runs.append(
+            {
+                "name": f"{group}-e{round(fraction * 100)}-s{seed}",
+                "group": group,
+                "fraction": fraction,
+                "seed": seed,
+                "overrides": overrides,
+            }
+        )
     return runs
 
 
