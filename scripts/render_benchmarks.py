@@ -358,11 +358,12 @@ def transfer_gain_section(repo: Path) -> list[str]:
     path = repo / "benchmarks" / "transfer_gain.md"
     lines = ["## Transfer gain on real images", ""]
     if path.exists():
-        # its links are relative to benchmarks/, this page sits one folder up
-        text = re.sub(
-            r"\]\((?!https?:|/|benchmarks/)([^)]+)\)", r"](benchmarks/\1)", path.read_text()
-        )
-        return [*lines, text.rstrip("\n"), ""]
+        # the measured page, then the hand-written findings (transfer_gain_notes.md) if any;
+        # their links are relative to benchmarks/, this page sits one folder up
+        parts = [path, path.with_name("transfer_gain_notes.md")]
+        text = "\n\n".join(p.read_text().strip("\n") for p in parts if p.exists())
+        text = re.sub(r"\]\((?!https?:|/|benchmarks/)([^)]+)\)", r"](benchmarks/\1)", text)
+        return [*lines, text, ""]
     return [
         *lines,
         "Not measured yet. `python scripts/transfer_gain.py` trains the method and the "

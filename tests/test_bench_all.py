@@ -213,6 +213,10 @@ def test_render_includes_the_transfer_gain_page_verbatim(tmp_path):
     (tmp_path / "benchmarks" / "transfer_gain.md").write_text(linked)
     page = render.render(results, repo=tmp_path)
     assert "![plot](benchmarks/transfer_gain.png) [doc](https://example.org/x)" in page
+    # hand-written findings follow the measured page
+    (tmp_path / "benchmarks" / "transfer_gain_notes.md").write_text("### What we found\n\nSTR.\n")
+    page = render.render(results, repo=tmp_path)
+    assert "[doc](https://example.org/x)\n\n### What we found\n\nSTR.\n" in page
 
 
 def test_render_of_missing_and_malformed_results(tmp_path):
