@@ -197,16 +197,14 @@ def train_one(job: tuple[dict[str, Any], dict[str, Any], str]) -> dict[str, Any]
 
 def finished_row(base: dict[str, Any], run: dict[str, Any], out: str) -> dict[str, Any] | None:
     """The row of a run already trained into ``<out>/runs/<name>`` (None if unfinished)."""
-    import csv
-
     run_dir = Path(out) / "runs" / run["name"]
     epochs = base["epochs"]
     done = _finished(run_dir, epochs)
     if done is None:
         return None
     meta = json.loads((run_dir / "meta.json").read_text())["dataset"]
-    with open(run_dir / "metrics.csv", newline="") as file:
-        seconds = sum(float(r["seconds"]) for r in csv.DictReader(file))
+    # wall time: from the run's config (written first) to its last result
+    seconds = (run_dir / "result.json").stat().st_mtime - (run_dir / "config.yaml").stat().st_mtime
     return {
         **{k: run[k] for k in ("name", "group", "fraction", "seed")},
         "labelled": meta["event_samples"]["train"],
@@ -269,11 +267,17 @@ def _plot(table, fractions, path: Path) -> None:
     plt.close(fig)
 
 
-def report(rows, base, args, minutes: float, out: Path) -> str:
+def _pm(cell: dict[str, Any]) -> str:
+    """``mean ± std`` over seeds (the mean alone for one seed)."""
+    return f"{cell['mean']:.2f} ± {cell['std']:.2f}" if cell["n"] > 1 else f"{cell['mean']:.2f}"
+
+
+def report(rows, base, args, minutes: float, out: Path, planned: int | None = None) -> str:
     table = summarise(rows)
-    fractions = sorted({r["fraction"] for r in rows if r["group"] in ("baseline", "transfer")})
+    main = [r for r in rows if r["group"] in ("baseline", "transfer")]
+    fractions = sorted({r["fraction"] for r in main})
     opts = base["data"]["options"]
-    n_seeds = len({r["seed"] for r in rows})
+    n_seeds = len({r["seed"] for r in main})
     what = (
         "real Fashion-MNIST (static) with emulated events of disjoint Fashion-MNIST images"
         if base["data"]["dataset"] == "fashion-mnist"
@@ -283,12 +287,21 @@ def report(rows, base, args, minutes: float, out: Path) -> str:
         f"Static images: {what}. Model `tiny`, T = {base['time_steps']}, 34x34, batch "
         f"{base['data']['batch_size']}, {base['epochs']} epochs of "
         f"{base['data']['epoch_samples']} samples for every run, static scale "
-        f"{opts['static_scale']}; {n_seeds} training seeds per cell (data split fixed); test "
+        f"{opts['static_scale']}; {n_seeds} training seed{'s' if n_seeds != 1 else ''} per cell of the fraction table (data split fixed); test "
         "accuracy at the epoch picked on the validation split, mean ± standard deviation "
         "over seeds. Reproduce: `python scripts/transfer_gain.py"
         f"{' --quick' if args.quick else ''}"
         f"{' --dataset ' + base['data']['dataset'] if base['data']['dataset'] != 'fashion-mnist' else ''}"
         f" --jobs {args.jobs}` ({minutes:.0f} min on this machine).",
+        *(
+            [
+                "",
+                f"This page reports the {len(rows)} of {planned} planned runs that finished "
+                "(the sweep was stopped; the ablation table lists the seeds it has).",
+            ]
+            if planned and len(rows) < planned
+            else []
+        ),
         "",
         "| labelled event data | labelled samples | baseline (events only) | method (+ static) "
         "| gain (points) |",
@@ -299,8 +312,8 @@ def report(rows, base, args, minutes: float, out: Path) -> str:
         if not b or not m:
             continue
         lines.append(
-            f"| {round(f * 100)} % | {b['labelled']} | {b['mean']:.2f} ± {b['std']:.2f} | "
-            f"{m['mean']:.2f} ± {m['std']:.2f} | {m['mean'] - b['mean']:+.2f} |"
+            f"| {round(f * 100)} % | {b['labelled']} | {_pm(b)} | {_pm(m)} | "
+            f"{m['mean'] - b['mean']:+.2f} |"
         )
     static = max(cell["static"] for cell in table.values())
     lines += ["", f"Static pool of the method: {static} images."]
@@ -325,7 +338,7 @@ def report(rows, base, args, minutes: float, out: Path) -> str:
             )
             delta = f"{cell['mean'] - full['mean']:+.2f}" if full and key != "transfer" else ""
             lines.append(
-                f"| {label} | {cell['mean']:.2f} ± {cell['std']:.2f} | {delta} | "
+                f"| {label} | {_pm(cell)} | {delta} | "
                 f"{', '.join(f'{v:.1f}' for v in cell['per_seed'])} |"
             )
         lines.append("")
@@ -375,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"error: no finished run under {out / 'runs'}; run the sweep first")
         print(f"{len(rows)} of {len(runs)} runs finished", flush=True)
         minutes = sum(r["seconds"] for r in rows) / 60 / max(args.jobs, 1)
-        return _write(rows, base, args, minutes, out)
+        return _write(rows, base, args, minutes, out, planned=len(runs))
     # emulate and frame once, in this process, before the workers start (they share both)
     _dataset(base, 1.0, "v", str(out))
     print(f"{len(runs)} runs, {args.jobs} at a time", flush=True)
@@ -389,9 +402,9 @@ def main(argv: list[str] | None = None) -> int:
     return _write(rows, base, args, minutes, out)
 
 
-def _write(rows, base, args, minutes: float, out: Path) -> int:
+def _write(rows, base, args, minutes: float, out: Path, planned: int | None = None) -> int:
     stem = "transfer_gain" if not args.quick else "transfer_gain_quick"
-    text = report(rows, base, args, minutes, out)
+    text = report(rows, base, args, minutes, out, planned)
     (out / f"{stem}.json").write_text(json.dumps({"config": base, "runs": rows}, indent=1))
     tmp = out / f".{stem}.md.partial"
     tmp.write_text(text)
