@@ -99,8 +99,10 @@ def plan(
 ) -> list[dict[str, Any]]:
     """Every run of the sweep: name, group, fraction, seed, overrides.
 
-    Order: every cell's first seed, then the fraction table's other seeds, then the
-    ablations' other seeds, so a sweep cut short still has every cell and the table first.
+    The fraction table has three columns: the baseline, the method and the method without
+    STR (the ``no-str`` ablation, run at every fraction). Order: every cell's first seed,
+    then the table's other seeds, then the other ablations' (``--quick``: one seed for the
+    ablations), so a sweep cut short still has every cell and the table first.
     """
     seeds = SEEDS[:2] if quick else SEEDS
     fractions = tuple(fractions or ((0.3, 1.0) if quick else FRACTIONS))
@@ -115,9 +117,16 @@ def plan(
             (key, ablation_fraction, ["mode=transfer", *overrides])
             for key, (_, overrides) in ABLATIONS.items()
         ]
+        # the method without STR at every fraction: the table's third column
+        cells += [
+            ("no-str", fraction, ["mode=transfer", *ABLATIONS["no-str"][1]])
+            for fraction in fractions
+            if fraction != ablation_fraction
+        ]
+    table = [c for c in cells if c[0] not in ABLATIONS or (c[0] == "no-str" and not quick)]
     order = [(seeds[0], cell) for cell in cells]
-    order += [(seed, cell) for seed in seeds[1:] for cell in cells if cell[0] not in ABLATIONS]
-    order += [(seed, cell) for seed in seeds[1:] for cell in cells if cell[0] in ABLATIONS]
+    order += [(seed, cell) for seed in seeds[1:] for cell in table]
+    order += [(seed, cell) for seed in seeds[1:] for cell in cells if cell not in table]
     runs = []
     for seed, (group, fraction, overrides) in order:
         if quick and seed > 0 and group in ABLATIONS:
@@ -304,16 +313,18 @@ def report(rows, base, args, minutes: float, out: Path, planned: int | None = No
         ),
         "",
         "| labelled event data | labelled samples | baseline (events only) | method (+ static) "
-        "| gain (points) |",
-        "|---|---|---|---|---|",
+        "| gain (points) | method, STR off | gain (points) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for f in fractions:
         b, m = table.get(("baseline", f)), table.get(("transfer", f))
         if not b or not m:
             continue
+        n = table.get(("no-str", f))
+        no_str = f"{_pm(n)} | {n['mean'] - b['mean']:+.2f}" if n else "– | –"
         lines.append(
             f"| {round(f * 100)} % | {b['labelled']} | {_pm(b)} | {_pm(m)} | "
-            f"{m['mean'] - b['mean']:+.2f} |"
+            f"{m['mean'] - b['mean']:+.2f} | {no_str} |"
         )
     static = max(cell["static"] for cell in table.values())
     lines += ["", f"Static pool of the method: {static} images."]

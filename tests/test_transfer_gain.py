@@ -39,7 +39,7 @@ def test_plan_covers_the_table_and_the_ablations():
     tg = _module()
     runs = tg.plan(quick=False, ablations=True)
     names = [r["name"] for r in runs]
-    assert len(names) == len(set(names)) == 3 * 2 * 3 + 5 * 3
+    assert len(names) == len(set(names)) == 3 * 3 * 3 + 4 * 3  # + STR off at every fraction
     cells = {(r["group"], r["fraction"]) for r in runs}
     assert {("baseline", f) for f in (0.1, 0.3, 1.0)} <= cells
     assert {(k, 0.1) for k in tg.ABLATIONS} <= cells
@@ -74,7 +74,7 @@ def test_quick_sweep_on_fake_fashion_mnist(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((out / "transfer_gain_quick.json").read_text())
     runs = result["runs"]
-    assert len(runs) == 2 * 2 * 2 + 5
+    assert len(runs) == 2 * 2 * 2 + 5 + 1  # + STR off at 100 %
     for row in runs:
         assert 0.0 <= row["test_acc"] <= 1.0 and 1 <= row["best_epoch"] <= 3
     # 600/1600 of 40 images per class are emulated, 60 % of those train: 9 per class
