@@ -259,11 +259,17 @@ def _plot(table, fractions, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 3.5), dpi=110)
-    for group, color in (("baseline", "tab:gray"), ("transfer", "tab:red")):
+    labels = {
+        "baseline": ("baseline (events only)", "tab:gray"),
+        "transfer": ("method (+ static images)", "tab:red"),
+        "no-str": ("method, STR off", "tab:blue"),
+    }
+    for group, (label, color) in labels.items():
         xs = [f * 100 for f in fractions if (group, f) in table]
+        if len(xs) < 2:
+            continue
         means = [table[(group, f)]["mean"] for f in fractions if (group, f) in table]
         stds = [table[(group, f)]["std"] for f in fractions if (group, f) in table]
-        label = "baseline (events only)" if group == "baseline" else "method (+ static images)"
         ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, color=color, label=label)
     ax.set_xscale("log")
     ax.set_xticks([f * 100 for f in fractions], [f"{round(f * 100)} %" for f in fractions])
