@@ -59,9 +59,9 @@ def table(headers: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 def framing(data: dict) -> list[str]:
-    rows = [
-        [
-            "ToFrame, 10 bins",
+    def row(name: str, r: dict) -> list[str]:
+        return [
+            name,
             events(r["events"]),
             f"{r['width']}x{r['height']}",
             num(r["ours_mev_s"]),
@@ -69,20 +69,10 @@ def framing(data: dict) -> list[str]:
             ratio(r["ratio"]),
             "yes" if r["agree"] else "**no**",
         ]
-        for r in data["framing"]
-    ]
+
     d = data["denoise"]
-    rows.append(
-        [
-            f"Denoise, {d['filter_time_us']:,} us",
-            events(d["events"]),
-            f"{d['width']}x{d['height']}",
-            num(d["ours_mev_s"]),
-            num(d["tonic_mev_s"]),
-            ratio(d["ratio"]),
-            "yes" if d["agree"] else "**no**",
-        ]
-    )
+    rows = [row("ToFrame, 10 bins", r) for r in data["framing"]]
+    rows.append(row(f"Denoise, {d['filter_time_us']:,} us", d))
     head = ["transform", "events", "sensor", "ours (Mev/s)", "Tonic (Mev/s)", "ratio", "agree"]
     return [
         *table(head, rows),

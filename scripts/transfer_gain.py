@@ -143,14 +143,6 @@ def plan(
     return runs
 
 
-def _finished(run_dir: Path, epochs: int) -> dict[str, Any] | None:
-    path = run_dir / "result.json"
-    if not path.is_file():
-        return None
-    result = json.loads(path.read_text())
-    return result if result.get("epochs_done") == epochs else None
-
-
 def _dataset(base: dict[str, Any], fraction: float, channel: str, out: str):
     """The dataset of one run, its event samples framed once into ``<out>/frames/`` and
     memory-mapped from there (reading and framing per access would dominate the time)."""
@@ -174,28 +166,19 @@ def train_one(job: tuple[dict[str, Any], dict[str, Any], str]) -> dict[str, Any]
     from snn_transfer.settings import TransferConfig
     from snn_transfer.trainer import Trainer
 
-    torch.set_num_threads(1)
-    overrides = [*run["overrides"], f"seed={run['seed']}"]
-    overrides.append(f"data.options.event_fraction={run['fraction']}")
-    config = TransferConfig.from_dict(apply_overrides(merge({}, base), overrides))
-    # the data split is fixed (data seed 0); the run's seed drives the training only
-    data = _dataset(base, run["fraction"], config.data.options.get("channel", "v"), out)
-    run_dir = Path(out) / "runs" / run["name"]
-    done = _finished(run_dir, config.total_epochs)
-    started = time.time()
-    if done is None:
+    row = finished_row(base, run, out)  # a finished run is reported, not loaded again
+    if row is None:
+        torch.set_num_threads(1)
+        overrides = [*run["overrides"], f"seed={run['seed']}"]
+        overrides.append(f"data.options.event_fraction={run['fraction']}")
+        config = TransferConfig.from_dict(apply_overrides(merge({}, base), overrides))
+        # the data split is fixed (data seed 0); the run's seed drives the training only
+        data = _dataset(base, run["fraction"], config.data.options.get("channel", "v"), out)
+        run_dir = Path(out) / "runs" / run["name"]
         if run_dir.exists():
             shutil.rmtree(run_dir)  # an interrupted run starts again
-        done = Trainer(config, run_dir, data=data, progress=False, quiet=True).fit()
-    row = {
-        **{k: run[k] for k in ("name", "group", "fraction", "seed")},
-        "labelled": len(data.train),
-        "static": len(data.static_pool) if config.uses_static else 0,
-        "best_epoch": done["best_epoch"],
-        "val_acc": done["val_acc"],
-        "test_acc": done["test_acc"],
-        "seconds": round(time.time() - started, 1),
-    }
+        Trainer(config, run_dir, data=data, progress=False, quiet=True).fit()
+        row = finished_row(base, run, out)
     print(
         f"{row['name']:<24} labelled {row['labelled']:>5}  best epoch {row['best_epoch']:>3}  "
         f"val {row['val_acc']:.3f}  test {row['test_acc']:.3f}  ({row['seconds']:.0f} s)",
@@ -207,13 +190,13 @@ def train_one(job: tuple[dict[str, Any], dict[str, Any], str]) -> dict[str, Any]
 def finished_row(base: dict[str, Any], run: dict[str, Any], out: str) -> dict[str, Any] | None:
     """The row of a run already trained into ``<out>/runs/<name>`` (None if unfinished)."""
     run_dir = Path(out) / "runs" / run["name"]
-    epochs = base["epochs"]
-    done = _finished(run_dir, epochs)
-    if done is None:
+    result = run_dir / "result.json"
+    done = json.loads(result.read_text()) if result.is_file() else {}
+    if done.get("epochs_done") != base["epochs"]:
         return None
     meta = json.loads((run_dir / "meta.json").read_text())["dataset"]
     # wall time: from the run's config (written first) to its last result
-    seconds = (run_dir / "result.json").stat().st_mtime - (run_dir / "config.yaml").stat().st_mtime
+    seconds = result.stat().st_mtime - (run_dir / "config.yaml").stat().st_mtime
     return {
         **{k: run[k] for k in ("name", "group", "fraction", "seed")},
         "labelled": meta["event_samples"]["train"],

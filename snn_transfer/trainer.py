@@ -126,11 +126,6 @@ class Trainer:
         self.iters_per_epoch = EpochBatches.batches_per_epoch(
             self.epoch_size, config.data.batch_size
         )
-        if self.iters_per_epoch == 0:
-            raise ConfigError(
-                f"data.batch_size = {config.data.batch_size} is larger than the training "
-                f"split ({len(data.train)} samples); lower the batch size"
-            )
         self.epoch = 0
         self.position = 0
         self.iteration = 0
