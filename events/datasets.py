@@ -44,7 +44,8 @@ class EventFrames:
     ``framing``, or of ``(frames, label)`` already (a ``FrameCache`` or ``FramedFiles``),
     passed through as they are; ``framing`` is then what turns a new recording into the
     same frames (kept with a trained model). ``indices`` selects the split.
-    ``transform(frames, rng)`` (random augmentation) draws from a generator seeded with
+    Random augmentation, ``event_transform(events, rng)`` before framing and
+    ``transform(frames, rng)`` after it, draws from one generator seeded with
     ``(seed, epoch, index)``, reproducible in any DataLoader worker.
     """
 
@@ -55,12 +56,14 @@ class EventFrames:
         framing: Callable | None,
         *,
         transform: Callable | None = None,
+        event_transform: Callable | None = None,
         seed: int = 0,
     ) -> None:
         self.events = events
         self.indices = np.asarray(indices, dtype=np.int64)
         self.framing = framing
         self.transform = transform
+        self.event_transform = event_transform
         self.seed = int(seed)
         self.epoch = 0
 
@@ -84,9 +87,13 @@ class EventFrames:
     def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
         item, label = self.events[int(self.indices[i])]
         framed = self.framing is None or not getattr(item.dtype, "names", None)
+        rng = None
+        if self.transform is not None or self.event_transform is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, int(i)])
+        if self.event_transform is not None and not framed:
+            item = self.event_transform(item, rng)
         frames = item if framed else self.framing(item)
         if self.transform is not None:
-            rng = np.random.default_rng([self.seed, self.epoch, int(i)])
             frames = self.transform(frames, rng)
         return frames, int(label)
 
@@ -107,6 +114,32 @@ class FramesArray:
         return np.array(self.frames[index], dtype=np.float32), int(self.labels[index])
 
 
+class EventsArray:
+    """Recordings held in memory as one concatenated stream plus offsets: ``ds[i] ->
+    (events, label)`` by slicing, the source :meth:`PairedData.preload` keeps for a split
+    whose augmentation works on events (reading a recording from HDF5 costs milliseconds).
+    Only the recordings at ``indices`` (sorted) are held; the others raise ``KeyError``."""
+
+    def __init__(self, source, indices: np.ndarray) -> None:
+        self.held = np.unique(np.asarray(indices, dtype=np.int64))
+        streams = [source[int(i)][0] for i in self.held]
+        self.offsets = np.zeros(len(streams) + 1, np.int64)
+        self.offsets[1:] = np.cumsum([len(s) for s in streams])
+        self.events = np.concatenate(streams) if streams else np.zeros(0, source[0][0].dtype)
+        self.labels = np.asarray(source.labels)
+        self.names = getattr(source, "names", None)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+        row = int(np.searchsorted(self.held, index))
+        if row >= len(self.held) or self.held[row] != index:
+            raise KeyError(f"recording {index} is not held in memory")
+        start, stop = self.offsets[row], self.offsets[row + 1]
+        return self.events[start:stop], int(self.labels[index])
+
+
 @dataclass
 class PairedData:
     """What :func:`load_dataset` returns: event splits, the static pool and their metadata.
@@ -117,7 +150,8 @@ class PairedData:
     datasets and when no static images were given. ``sensor_size`` is None for recordings
     without a fixed sensor (CEP-DVS). ``static_planes[k]`` is the single-channel static
     image of pool candidate ``static_pool.indices[k]``, turned into ``[T, 2, H, W]`` by
-    :meth:`static_input`.
+    :meth:`static_input`; ``static_frames[k]`` ``[T, 2, H, W]``, when set (by
+    :meth:`with_emulated_static`), is served instead.
     """
 
     name: str
@@ -131,6 +165,7 @@ class PairedData:
     static_spec: StaticInputSpec | None = None
     static_planes: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    static_frames: np.ndarray | None = None
 
     @property
     def has_static(self) -> bool:
@@ -143,7 +178,47 @@ class PairedData:
         row = int(np.searchsorted(self.static_pool.indices, index))
         if row >= len(self.static_pool.indices) or self.static_pool.indices[row] != index:
             raise DatasetError(f"static image {index} is not in the static pool of {self.name}")
+        if self.static_frames is not None:
+            return np.array(self.static_frames[row], dtype=np.float32)
         return tile_time(self.static_planes[row], self.frame_shape[0], self.frame_shape[1])
+
+    def with_emulated_static(
+        self,
+        params=None,
+        *,
+        seed: int = 0,
+        cache_dir=None,
+        workers: int = 1,
+        progress: bool = True,
+    ) -> PairedData:
+        """A copy whose static inputs are the static images through the saccade emulator
+        (``SaccadeParams`` ``params``), framed into T time bins like event recordings: the
+        static branch (and static pretraining) then sees event-like inputs of every static
+        image. The planes are emulated as they are (their ``[0, 1]`` values, undoing
+        ``scale``) on a sensor of the frame size; the frames are built once and cached."""
+        import dataclasses
+
+        from snn_transfer.events.emulated import emulated_static_frames
+
+        if self.static_pool is None or self.static_planes is None or self.static_spec is None:
+            raise DatasetError(self._no_static())
+        planes = np.asarray(self.static_planes, dtype=np.float32)
+        if self.static_spec.target_mean is None:
+            unit = planes / np.float32(self.static_spec.scale)
+        else:
+            peak = planes.reshape(len(planes), -1).max(axis=1).clip(min=1e-6)
+            unit = planes / peak[:, None, None]
+        frames = emulated_static_frames(
+            np.clip(unit, 0.0, 1.0),
+            self.frame_shape[0],
+            params=params,
+            seed=seed,
+            cache_dir=cache_dir,
+            workers=workers,
+            progress=progress,
+        )
+        info = {**self.info, "static_input": "emulated"}
+        return dataclasses.replace(self, static_frames=frames, info=info)
 
     def preload(self, path=None) -> None:
         """Frame every event sample once and serve all splits from memory.
@@ -152,14 +227,15 @@ class PairedData:
         training of small models); after ``preload`` a sample is an array lookup.
         ``path`` (``.npy``) keeps the frames on disk, written to a temporary name and renamed,
         and memory-maps them in later calls, so several processes share one copy; a file
-        of the wrong shape is refused. Random augmentation (``transform``) still runs per
-        access.
+        of the wrong shape is refused. Random augmentation still runs per access: a split
+        with an ``event_transform`` keeps its recordings in memory as events (framed per
+        access).
         """
         import os
         from pathlib import Path
 
         source = self.train.events
-        if isinstance(source, FramesArray):
+        if isinstance(self.test.events, FramesArray):
             return
         if any(split.events is not source for split in (self.val, self.test)):
             raise DatasetError(f"{self.name}: the splits do not share one event source")
@@ -187,7 +263,10 @@ class PairedData:
                 os.replace(tmp, path)
         memory = FramesArray(frames, np.asarray(source.labels), getattr(source, "names", None))
         for split in (self.train, self.val, self.test):
-            split.events = memory
+            if split.event_transform is None:
+                split.events = memory
+            else:
+                split.events = EventsArray(source, split.indices)
 
     def paired(self, *, seed: int = 0) -> PairedDataset:
         """The training split with a fresh class-matched static partner per sample."""
@@ -213,7 +292,8 @@ class DatasetEntry:
     def options(self) -> dict[str, Any]:
         """The options ``load_dataset`` accepts for this entry, with their defaults."""
         params = inspect.signature(self.build).parameters
-        return {k: p.default for k, p in params.items() if p.kind is p.KEYWORD_ONLY}
+        own = {k: p.default for k, p in params.items() if p.kind is p.KEYWORD_ONLY}
+        return {**own, **STATIC_OPTIONS} if self.has_static else own
 
 
 _REGISTRY: dict[str, DatasetEntry] = {}
@@ -244,8 +324,19 @@ def dataset_entry(name: str) -> DatasetEntry:
         ) from None
 
 
+STATIC_INPUTS = ("image", "emulated")
+# options every entry with static images takes, handled here rather than by each entry
+STATIC_OPTIONS = {"static_input": "image", "static_emulator": None}
+
+
 def load_dataset(name: str = "digits", **options: Any) -> PairedData:
-    """Build the named dataset. Options are checked against the entry's own list."""
+    """Build the named dataset. Options are checked against the entry's own list.
+
+    Entries with static images also take ``static_input``: ``image`` (the method: the image
+    tiled over T) or ``emulated`` (the image through the saccade emulator, framed like the
+    recordings; see :meth:`PairedData.with_emulated_static`), with ``static_emulator`` a
+    mapping of ``SaccadeParams`` fields for it.
+    """
     entry = dataset_entry(name)
     allowed = entry.options()
     unknown = sorted(set(options) - set(allowed))
@@ -254,7 +345,44 @@ def load_dataset(name: str = "digits", **options: Any) -> PairedData:
             f"dataset {name!r} has no option {', '.join(map(repr, unknown))}; "
             f"its options are: {', '.join(sorted(allowed))}"
         )
-    return entry.build(**options)
+    static_input = options.pop("static_input", "image")
+    emulator = options.pop("static_emulator", None)
+    if static_input not in STATIC_INPUTS:
+        raise ConfigError(
+            f"static_input = {static_input!r}; choose one of {', '.join(STATIC_INPUTS)}"
+        )
+    params = emulator_params(emulator, "static_emulator")
+    data = entry.build(**options)
+    if static_input == "emulated":
+        data = data.with_emulated_static(
+            params,
+            seed=int(options.get("seed", 0)),
+            cache_dir=options.get("cache_dir"),
+            workers=int(options.get("workers", 1) or 1),
+            progress=bool(options.get("progress", True)),
+        )
+    return data
+
+
+def emulator_params(fields: Any, key: str):
+    """``SaccadeParams`` from a mapping of its fields (None: the defaults); a bad field is a
+    ConfigError naming ``key`` and the allowed fields."""
+    import dataclasses
+
+    from snn_transfer.events.emulate import SaccadeParams
+
+    if fields is None:
+        return SaccadeParams()
+    if not isinstance(fields, dict):
+        raise ConfigError(f"{key} must be a mapping of saccade emulator parameters")
+    allowed = [f.name for f in dataclasses.fields(SaccadeParams)]
+    unknown = sorted(set(fields) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{key} has no field {unknown}; its fields are {', '.join(allowed)}")
+    try:
+        return SaccadeParams(**fields)
+    except (ConfigError, TypeError, ValueError) as error:
+        raise ConfigError(f"{key}: {error}") from None
 
 
 # --- offline entries: static images, and disjoint images of the same classes emulated ---
@@ -284,6 +412,9 @@ def emulated_pairs(
     static_share: float = 0.5,
     event_splits: dict[str, float] | None = None,
     sensor: tuple[int, int] = (34, 34),
+    shots: int | None = None,
+    augment: Any = (),
+    emulator: dict | None = None,
 ) -> PairedData:
     """Split ``source`` per class into a static pool and emulated event splits.
 
@@ -294,8 +425,17 @@ def emulated_pairs(
     class (both sides) to size the dataset to the machine. The static inputs are the images'
     channel (times ``static_scale``, to bring [0, 1] images to the scale of event counts)
     placed at the centre of the event sensor, where the emulator shows them.
+
+    ``shots``: k labelled training recordings per class instead of ``event_fraction``
+    (nested: the recordings of k = 1 are among those of k = 3). ``augment``: random training
+    augmentation by name (``events.frame_specs.augmentations``: on frames, or on events
+    before framing). ``emulator``: ``SaccadeParams`` fields for the recordings (a sensor
+    that differs from the emulator's defaults, which are what ``static_input="emulated"``
+    applies to the static images).
     """
     from snn_transfer.events.emulated import emulated_dataset
+    from snn_transfer.events.frame_specs import augment_names, augmentations
+    from snn_transfer.events.splits import per_class_count
 
     event_splits = event_splits or {"train": 0.6, "val": 0.2, "test": 0.2}
 
@@ -303,6 +443,18 @@ def emulated_pairs(
         raise ConfigError(f"time_steps = {time_steps!r} must be a positive integer")
     event_fraction = _check_fraction("event_fraction", event_fraction)
     static_fraction = _check_fraction("static_fraction", static_fraction)
+    if shots is not None and event_fraction != 1.0:
+        raise ConfigError(
+            f"give shots (recordings per class) or event_fraction, not both: shots = {shots}, "
+            f"event_fraction = {event_fraction}"
+        )
+    if channel != "v" and source.image(0).ndim == 2:
+        raise ConfigError(
+            f"channel = {channel!r}: the images of {name} are grayscale, so V, gray and blue are "
+            "the same plane and the V-channel ablation would change nothing; it needs colour "
+            "images (Caltech101, CEP-DVS)"
+        )
+    params = emulator_params(emulator, "emulator")
     labels = np.asarray(source.labels)
     usable = np.arange(len(labels))
     if per_class_limit is not None:
@@ -319,18 +471,25 @@ def emulated_pairs(
         event_idx,
         source_id=source_id,
         sensor_size=sensor,
+        params=params,
         seed=seed,
         cache_dir=cache_dir,
         workers=workers,
         progress=progress,
     )
     parts = stratified_split(events.labels, event_splits, seed + 1)
-    train = per_class_fraction(
-        parts["train"], events.labels, event_fraction, seed + 2, key="event_fraction"
-    )
+    if shots is not None:
+        train = per_class_count(parts["train"], events.labels, shots, seed + 2)
+    else:
+        train = per_class_fraction(
+            parts["train"], events.labels, event_fraction, seed + 2, key="event_fraction"
+        )
     framing = ToFrame(sensor_size=(*sensor, 2), n_time_bins=time_steps)
+    on_events, on_frames = augmentations(augment, (sensor[1], sensor[0]), (*sensor, 2))
     splits = {k: EventFrames(events, v, framing, seed=seed) for k, v in parts.items()}
-    splits["train"] = EventFrames(events, train, framing, seed=seed)
+    splits["train"] = EventFrames(
+        events, train, framing, transform=on_frames, event_transform=on_events, seed=seed
+    )
 
     pool = StaticPool(
         labels,
@@ -366,6 +525,7 @@ def emulated_pairs(
             "static_images": len(pool),
             "event_samples": {k: len(v) for k, v in splits.items()},
             "event_file": str(events.path),
+            "augment": augment_names(augment),
         },
     )
 
@@ -391,6 +551,9 @@ def _digits(
     per_class: int | None = None,
     channel: str = "v",
     static_scale: float = 1.0,
+    shots: int | None = None,
+    augment: Any = (),
+    emulator: dict | None = None,
     cache_dir: str | None = None,
     workers: int = 1,
     progress: bool = True,
@@ -411,6 +574,9 @@ def _digits(
         cache_dir=cache_dir,
         workers=workers,
         progress=progress,
+        shots=shots,
+        augment=augment,
+        emulator=emulator,
     )
 
 
@@ -426,6 +592,10 @@ def _idx_entry(name: str, loader_name: str, default_root: str | None):
         static_share: float = 0.5,
         channel: str = "v",
         static_scale: float = 1.0,
+        shots: int | None = None,
+        augment: Any = (),
+        emulator: dict | None = None,
+        event_splits: dict | None = None,
         cache_dir: str | None = None,
         workers: int = 1,
         progress: bool = True,
@@ -455,9 +625,27 @@ def _idx_entry(name: str, loader_name: str, default_root: str | None):
             workers=workers,
             progress=progress,
             static_share=float(static_share),
+            shots=shots,
+            augment=augment,
+            emulator=emulator,
+            event_splits=_check_event_splits(event_splits),
         )
 
     return build
+
+
+def _check_event_splits(splits: dict | None) -> dict[str, float] | None:
+    """``{"train": a, "val": b, "test": c}`` with shares >= 0 that sum to 1, or None."""
+    if splits is None:
+        return None
+    ok = isinstance(splits, dict) and set(splits) == {"train", "val", "test"}
+    ok = ok and all(isinstance(v, int | float) and v >= 0 for v in splits.values())
+    if not ok or abs(sum(splits.values()) - 1.0) > 1e-9:
+        raise ConfigError(
+            f"event_splits = {splits!r} must give train, val and test shares >= 0 that sum to "
+            "1 (default {train: 0.6, val: 0.2, test: 0.2})"
+        )
+    return {k: float(splits[k]) for k in ("train", "val", "test")}
 
 
 register_dataset(

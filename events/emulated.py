@@ -135,3 +135,78 @@ def emulated_dataset(
             description=f"saccade emulator over {source_id}, fingerprint {key}",
         )
     return EventDataset(path)
+
+
+def _emulate_frames(job: tuple) -> np.ndarray:
+    plane, sensor_size, params, seed, index, framing = job
+    rng = np.random.default_rng([int(seed), 7919, int(index)])
+    return framing(emulate_saccades(plane, sensor_size, params=params, seed=rng))
+
+
+def emulated_static_frames(
+    planes: np.ndarray,
+    time_steps: int,
+    *,
+    params: SaccadeParams | None = None,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    workers: int = 1,
+    progress: bool = True,
+) -> np.ndarray:
+    """Static images as event-like training inputs: each plane ``[N, H, W]`` (values in
+    [0, 1], placed as the recordings show the image) through the saccade emulator on an
+    ``W x H`` sensor and framed into ``time_steps`` equal time bins: float32
+    ``[N, T, 2, H, W]`` event counts.
+
+    Built once and kept under the cache folder as ``.npy`` (written to a temporary name and
+    renamed), found again by a fingerprint of the planes, the parameters, T and the seed, and
+    memory-mapped, so processes share one copy. Plane ``i`` uses the generator seeded with
+    ``(seed, 7919, i)``.
+    """
+    from snn_transfer.events.framing import ToFrame
+
+    params = params or SaccadeParams()
+    planes = np.ascontiguousarray(planes, dtype=np.float32)
+    n, height, width = planes.shape
+    payload = {
+        "planes": hashlib.sha256(planes.tobytes()).hexdigest(),
+        "shape": list(planes.shape),
+        "params": params.fingerprint(),
+        "time_steps": int(time_steps),
+        "seed": int(seed),
+    }
+    key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path = folder / "emulated-static" / f"static-{key}.npy"
+    shape = (n, int(time_steps), 2, height, width)
+    if path.is_file():
+        frames = np.load(path, mmap_mode="r")
+        if frames.shape == shape and frames.dtype == np.float32:
+            return frames
+    framing = ToFrame(sensor_size=(width, height, 2), n_time_bins=int(time_steps))
+    jobs = ((planes[i], (width, height), params, seed, i, framing) for i in range(n))
+    if workers > 1:
+        from multiprocessing import get_context
+
+        pool = get_context("spawn").Pool(workers)
+        results = pool.imap(_emulate_frames, jobs, chunksize=16)
+    else:
+        pool = None
+        results = map(_emulate_frames, jobs)
+    if progress:
+        from tqdm import tqdm
+
+        results = tqdm(results, total=n, desc="emulating static images", unit="img")
+    frames = np.empty(shape, np.float32)
+    try:
+        for i, framed in enumerate(results):
+            frames[i] = framed
+    finally:
+        if pool is not None:
+            pool.terminate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    with open(tmp, "wb") as file:
+        np.save(file, frames)
+    os.replace(tmp, path)
+    return np.load(path, mmap_mode="r")

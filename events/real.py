@@ -216,7 +216,7 @@ def _check(options: dict[str, Any]) -> None:
 def load_real(desc: RealDataset, **options: Any) -> Any:
     """Build ``desc`` into ``PairedData`` (see the module docstring for the steps)."""
     from snn_transfer.events.datasets import EventFrames, PairedData
-    from snn_transfer.events.frame_specs import augmentation
+    from snn_transfer.events.frame_specs import augment_names, augmentations
     from snn_transfer.events.splits import per_class_fraction
 
     _check(options)
@@ -250,17 +250,21 @@ def load_real(desc: RealDataset, **options: Any) -> Any:
     kept = per_class_fraction(
         train_idx, labels, float(options["event_fraction"]), seed + 2, key="event_fraction"
     )
-    names = options["augment"] or ()
-    names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
-    augment = augmentation([n for n in names if n], frame_shape[-2:])
-    # sources give frames; the pipeline rides along to frame new recordings the same way
-    train = EventFrames(train_src, kept, pipeline, transform=augment, seed=seed)
+    names = augment_names(options["augment"])
+    on_events, on_frames = augmentations(names, frame_shape[-2:], files.sensor_size)
+    # sources give frames; the pipeline rides along to frame new recordings the same way.
+    # Augmentation on events needs the recordings themselves: the training split then reads
+    # and frames its files per access instead of using the frame cache.
+    events_src = files.split("train") if on_events is not None else train_src
+    train = EventFrames(
+        events_src, kept, pipeline, transform=on_frames, event_transform=on_events, seed=seed
+    )
     val = EventFrames(train_src, val_idx, pipeline, seed=seed)
     test = EventFrames(test_src, np.arange(len(test_src.labels)), pipeline, seed=seed)
     info.update(
         split_rule=desc.split_rule,
         event_samples={"train": len(train), "val": len(val), "test": len(test)},
-        augment=[n for n in names if n],
+        augment=names,
         framing=pipeline.fields(),
     )
     data = PairedData(

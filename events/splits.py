@@ -67,3 +67,24 @@ def per_class_fraction(
         order = indices[members][rng.permutation(len(members))]
         kept.append(order[: max(1, int(round(fraction * len(members))))])
     return np.sort(np.concatenate(kept)) if kept else np.zeros(0, int)
+
+
+def per_class_count(
+    indices: np.ndarray, labels: np.ndarray, count: int, seed: int, *, key: str = "shots"
+) -> np.ndarray:
+    """``count`` reproducibly drawn ``indices`` per class (all of a class that has fewer).
+
+    The draw is the one of :func:`per_class_fraction` with the same seed (a seeded
+    permutation per class, its first entries kept), so smaller counts give subsets of larger
+    ones: a sweep over k labelled recordings per class adds recordings rather than swapping
+    them.
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ConfigError(f"{key} = {count!r} must be an integer >= 1 (recordings per class)")
+    indices = np.asarray(indices)
+    rng = np.random.default_rng(seed)
+    kept = []
+    for _, members in sorted(_class_indices(np.asarray(labels)[indices]).items()):
+        order = indices[members][rng.permutation(len(members))]
+        kept.append(order[:count])
+    return np.sort(np.concatenate(kept)) if kept else np.zeros(0, int)

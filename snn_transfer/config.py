@@ -171,11 +171,14 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep-merge ``update`` into a copy of ``base`` (sections merge, values replace)."""
-    out = dict(base)
+    """Deep-merge ``update`` into a deep copy of ``base`` (sections merge, values replace);
+    neither input is changed, nor by later in-place edits of the result."""
+    import copy
+
+    out = copy.deepcopy(dict(base))
     for key, value in update.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), dict):
             out[key] = merge(out[key], value)
         else:
-            out[key] = value
+            out[key] = copy.deepcopy(value)
     return out

@@ -10,6 +10,8 @@ from typing import Any
 import torch
 
 NOT_LOSSES = ("train_acc", "replaced")
+# per-step terms (name_t), logged unweighted and without the loss_ prefix
+PER_STEP = ("ce_event_", "ce_static_", "distance_t_")
 
 
 def epoch_row(
@@ -29,13 +31,46 @@ def epoch_row(
     sums = dict(sums)
     steps = sums.pop("steps", 0)
     row: dict[str, Any] = {"epoch": epoch + 1, "phase": phase, "lr": lr, "slide_p": slide_p}
-    row.update({k if k in NOT_LOSSES else f"loss_{k}": v / max(steps, 1) for k, v in sums.items()})
-    row.update(val_acc=val["acc"], test_acc=test["acc"], seconds=round(seconds, 2))
+    for key, value in sums.items():
+        plain = key in NOT_LOSSES or key.startswith(PER_STEP)
+        name = key.replace("distance_t_", "distance_") if plain else f"loss_{key}"
+        row[name] = value / max(steps, 1)
+    # test is not evaluated every epoch with test_every_epoch = false: NaN there
+    row.update(val_acc=val["acc"], test_acc=test.get("acc", math.nan), seconds=round(seconds, 2))
     if eta is not None:
         row.update({f"sigma_{t}": float(s) for t, s in enumerate(torch.sigmoid(eta.detach()))})
     firing = val.get("firing") or test.get("firing") or {}
     row.update({f"firing_{k}": v for k, v in firing.items()})
     return row
+
+
+def str_trading_warning(
+    history: list[dict[str, Any]], epochs: int = 3, low_accuracy: float = 0.8
+) -> str | None:
+    """A warning when STR is trading the event loss away: the mean sigma(eta_t) rose in each
+    of the last ``epochs`` epochs while the event branch's training accuracy stayed below
+    ``low_accuracy``; None otherwise (and once it was given, so the log says it once)."""
+    rows = [r for r in history if any(k.startswith("sigma_") for k in r)]
+    if len(rows) < epochs + 1 or any(r.get("str_warning") for r in history[:-1]):
+        return None
+
+    def sigma(row: dict[str, Any]) -> float:
+        values = [v for k, v in row.items() if k.startswith("sigma_")]
+        return sum(values) / len(values)
+
+    recent = rows[-(epochs + 1) :]
+    rising = all(sigma(b) > sigma(a) for a, b in zip(recent, recent[1:], strict=False))
+    accuracy = recent[-1].get("train_acc", 1.0)
+    if not rising or accuracy >= low_accuracy:
+        return None
+    history[-1]["str_warning"] = 1
+    return (
+        f"warning: STR is trading the event loss away: the mean sigma(eta_t) rose from "
+        f"{sigma(recent[0]):.3f} to {sigma(recent[-1]):.3f} over the last {epochs} epochs while "
+        f"the event branch's training accuracy is {accuracy:.3f}; the event loss keeps only "
+        f"1 - sigma of its weight. Set loss.str_floor=0.5 (the event loss keeps at least half) "
+        "or loss.str_mode=none."
+    )
 
 
 def update_best(best: dict[str, Any], row: dict[str, Any], selection: str) -> bool:

@@ -8,9 +8,16 @@ The objective (see :func:`transfer_objective`)::
 
 with ``D_t`` the alignment distance at step ``t`` (``1 - |CKA_t|`` by default), ``L_S`` the
 static branch's loss, ``L_E`` the event branch's loss with per-step weights ``v_t``. With
-spatio-temporal regularization (STR) ``w_t = sigma(eta_t)`` and ``v_t = 1 - sigma(eta_t)``;
-without STR (``str_mode='none'``) ``w_t = v_t = 1``; with a fixed coefficient ``c`` ``w_t = c`` and ``v_t = 1``, so
-the event head is trained for every ``c`` (the reference gives it no gradient at ``c = 1``).
+spatio-temporal regularization (STR) ``w_t = sigma(eta_t)`` and
+``v_t = 1 - (1 - floor) * sigma(eta_t)`` (``floor = loss.str_floor``, 0 in the paper, so
+``v_t = 1 - sigma(eta_t)``); without STR (``str_mode='none'``) ``w_t = v_t = 1``; with a fixed
+coefficient ``c`` ``w_t = c`` and ``v_t = 1``, so the event head is trained for every ``c``
+(the reference gives it no gradient at ``c = 1``).
+
+Why a floor: ``dL/dsigma_t = (alpha D_t - (1 - floor) CE_t) / T`` (TET's small MSE part left
+out). When the event branch's loss is large and the biased CKA distance small, every sigma rises
+and the event loss is weighted away (to 0.14-0.19 in runs that underfit); with the floor the
+event loss keeps at least ``floor`` of its weight whatever sigma does.
 """
 
 from __future__ import annotations
@@ -48,6 +55,35 @@ def linear_cka(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-7) -> torch.Ten
     return hsic / (k.norm(dim=(-1, -2)) * m.norm(dim=(-1, -2)) + eps)
 
 
+def debiased_linear_cka(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """Linear CKA from the unbiased HSIC estimator (Song et al., 2012); needs ``B >= 4``.
+
+    Same shapes as :func:`linear_cka`. The biased estimator's Gram diagonals dominate when the
+    feature dimension is large against the batch: for two *independent* sets of random
+    features (B = 32, D = 4,096) it reads about 0.99, so ``1 - CKA`` is near 0 and alignment
+    barely pulls. The unbiased one removes the diagonals and reads about 0 there. It can be
+    slightly negative; the distance uses ``|CKA|`` as the method does, and the ratio is
+    clamped to [-1, 1].
+    """
+    n = a.shape[-2]
+    if n < 4:
+        raise ConfigError(f"debiased CKA needs a batch of at least 4 samples, got {n}")
+    diagonal = torch.eye(n, dtype=torch.bool, device=a.device)
+
+    def gram(x: torch.Tensor) -> torch.Tensor:
+        return (x @ x.transpose(-1, -2)).masked_fill(diagonal, 0.0)
+
+    def hsic(k: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        trace = (k * m).sum(dim=(-1, -2))
+        sums = k.sum(dim=(-1, -2)) * m.sum(dim=(-1, -2)) / ((n - 1) * (n - 2))
+        cross = (k.sum(dim=-1) * m.sum(dim=-1)).sum(dim=-1) * 2 / (n - 2)
+        return (trace + sums - cross) / (n * (n - 3))
+
+    k, m = gram(a), gram(b)
+    denominator = (hsic(k, k).clamp_min(0) * hsic(m, m).clamp_min(0)).sqrt() + eps
+    return (hsic(k, m) / denominator).clamp(-1.0, 1.0)
+
+
 def _rbf_gram(x: torch.Tensor, threshold: float) -> torch.Tensor:
     sq = torch.cdist(x, x).pow(2)
     off_diagonal = sq[..., ~torch.eye(sq.shape[-1], dtype=torch.bool, device=sq.device)]
@@ -68,10 +104,13 @@ def rbf_cka(
     return hsic / (k.norm(dim=(-1, -2)) * m.norm(dim=(-1, -2)) + eps)
 
 
+CKA_ESTIMATORS = {"linear": linear_cka, "debiased": debiased_linear_cka, "rbf": rbf_cka}
+
+
 def cka_distance(a: torch.Tensor, b: torch.Tensor, kernel: str = "linear") -> torch.Tensor:
-    """``D = 1 - |CKA(a, b)|`` per leading index (per time step for ``[T, B, D]``)."""
-    cka = linear_cka(a, b) if kernel == "linear" else rbf_cka(a, b)
-    return 1.0 - cka.abs()
+    """``D = 1 - |CKA(a, b)|`` per leading index (per time step for ``[T, B, D]``);
+    ``kernel`` is ``linear`` (the method), ``debiased`` (linear, unbiased HSIC) or ``rbf``."""
+    return 1.0 - CKA_ESTIMATORS[kernel](a, b).abs()
 
 
 # --- distribution distances --------------------------------------------------------------
@@ -152,12 +191,22 @@ def domain_adversarial_loss(static_logits: torch.Tensor, event_logits: torch.Ten
 
 ALIGNMENTS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "cka": lambda a, b: cka_distance(a, b, "linear"),
+    "cka_debiased": lambda a, b: cka_distance(a, b, "debiased"),
     "rbf_cka": lambda a, b: cka_distance(a, b, "rbf"),
     "mmd": mmd,
     "coral": coral,
 }
 
 # --- classification ----------------------------------------------------------------------
+
+
+def per_step_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``CE(z_t, y)`` for every step: ``logits`` ``[T, B, K]``, labels ``[B]`` -> ``[T]``."""
+    steps, batch, classes = logits.shape
+    flat = F.cross_entropy(
+        logits.reshape(steps * batch, classes), labels.repeat(steps), reduction="none"
+    )
+    return flat.view(steps, batch).mean(dim=1)
 
 
 def tet_loss(
@@ -167,13 +216,14 @@ def tet_loss(
     lam: float = 1e-3,
     phi: float = 0.5,
     weights: torch.Tensor | None = None,
+    ce: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """TET: ``(1-lam)/T sum_t v_t CE(z_t, y) + lam/T sum_t v_t MSE(z_t, phi)``.
 
-    ``logits`` ``[T, B, K]``; ``weights`` ``v`` ``[T]`` (ones when None).
+    ``logits`` ``[T, B, K]``; ``weights`` ``v`` ``[T]`` (ones when None); ``ce`` the per-step
+    cross-entropies when already computed (:func:`per_step_cross_entropy`).
     """
-    steps = logits.shape[0]
-    ce = torch.stack([F.cross_entropy(logits[t], labels) for t in range(steps)])
+    ce = per_step_cross_entropy(logits, labels) if ce is None else ce
     mse = (logits - phi).pow(2).mean(dim=(1, 2))
     if weights is not None:
         ce, mse = ce * weights, mse * weights
@@ -198,10 +248,12 @@ STR_MODES = ("learned", "none", "fixed")
 class LossConfig:
     """Constants of the objective; every one is a config value.
 
-    ``alignment``: ``cka`` (the method), ``rbf_cka``, ``mmd``, ``coral``, ``dann`` or
-    ``none``. ``str_mode``: ``learned`` (sigma(eta_t)), ``none``, or ``fixed`` with
-    ``fixed_coefficient``. Without alignment there is nothing for STR to trade against, so
-    the event loss is unweighted whatever ``str_mode`` says.
+    ``alignment``: ``cka`` (the method: linear CKA, biased HSIC), ``cka_debiased``
+    (unbiased HSIC), ``rbf_cka``, ``mmd``, ``coral``, ``dann`` or ``none``. ``str_mode``:
+    ``learned`` (sigma(eta_t)), ``none``, or ``fixed`` with ``fixed_coefficient``. Without
+    alignment there is nothing for STR to trade against, so the event loss is unweighted
+    whatever ``str_mode`` says. ``str_floor`` in [0, 1): the least weight the event loss
+    keeps under learned STR (0: the paper, where sigma can weight it away entirely).
     """
 
     alpha: float = 0.5
@@ -211,6 +263,7 @@ class LossConfig:
     alignment: str = "cka"
     str_mode: str = "learned"
     fixed_coefficient: float = 0.5
+    str_floor: float = 0.0
 
     def __post_init__(self) -> None:
         if self.alignment not in (*ALIGNMENTS, "dann", "none"):
@@ -223,6 +276,11 @@ class LossConfig:
         if not 0.0 <= self.fixed_coefficient <= 1.0:
             raise ConfigError(
                 f"loss.fixed_coefficient = {self.fixed_coefficient} is outside [0, 1]"
+            )
+        if not 0.0 <= self.str_floor < 1.0:
+            raise ConfigError(
+                f"loss.str_floor = {self.str_floor} is outside [0, 1): the least weight of the "
+                "event loss under learned STR (1 would leave sigma nothing to weigh)"
             )
         if self.alpha < 0 or not math.isfinite(self.alpha):
             raise ConfigError(f"loss.alpha = {self.alpha} must be a finite number >= 0")
@@ -238,7 +296,7 @@ def step_weights(
         if eta is None:
             raise ConfigError("loss.str_mode = 'learned' needs the model's STR coefficients")
         sigma = torch.sigmoid(eta)
-        return sigma, 1.0 - sigma
+        return sigma, 1.0 - (1.0 - config.str_floor) * sigma
     device = None if eta is None else eta.device
     ones = torch.ones(steps, device=device)
     if config.str_mode != "fixed" or config.alignment == "none":
@@ -246,9 +304,9 @@ def step_weights(
     return ones * config.fixed_coefficient, ones
 
 
-def classification_loss(config: LossConfig, logits, labels, weights=None) -> torch.Tensor:
+def classification_loss(config: LossConfig, logits, labels, weights=None, ce=None):
     if config.tet:
-        return tet_loss(logits, labels, lam=config.lam, phi=config.phi, weights=weights)
+        return tet_loss(logits, labels, lam=config.lam, phi=config.phi, weights=weights, ce=ce)
     return mean_logit_loss(logits, labels, weights)
 
 
@@ -262,20 +320,32 @@ def transfer_objective(
     eta: torch.Tensor | None = None,
     domain_distance: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The total loss and its terms (``static``, ``event``, ``align``, ``distance``).
+    """The total loss and its terms.
+
+    Scalars: ``static``, ``event`` (as weighted in the loss), ``align`` (``mean_t w_t D_t``)
+    and ``distance`` (``mean_t D_t``). Per step, unweighted, ``[T]``: ``ce_event`` and
+    ``ce_static`` (the branches' cross-entropies) and ``distance_t`` (``D_t``), so that the
+    sign of ``dL/dsigma_t`` can be read from a run. All detached.
 
     Without a static branch (``static_logits`` None) this is the baseline: the event loss
     alone, unweighted. ``domain_distance`` ``[T]`` replaces the feature-based distance (the
     domain classifier's loss for ``dann``).
     """
     steps = event_logits.shape[0]
+    ce_event = per_step_cross_entropy(event_logits, labels)
     if static_logits is None:
-        loss = classification_loss(config, event_logits, labels)
-        return loss, {"event": loss.detach()}
+        loss = classification_loss(config, event_logits, labels, ce=ce_event)
+        return loss, {"event": loss.detach(), "ce_event": ce_event.detach()}
     align_w, event_w = step_weights(config, eta, steps)
-    static_loss = classification_loss(config, static_logits, labels)
-    event_loss = classification_loss(config, event_logits, labels, event_w)
-    terms = {"static": static_loss.detach(), "event": event_loss.detach()}
+    ce_static = per_step_cross_entropy(static_logits, labels)
+    static_loss = classification_loss(config, static_logits, labels, ce=ce_static)
+    event_loss = classification_loss(config, event_logits, labels, event_w, ce=ce_event)
+    terms = {
+        "static": static_loss.detach(),
+        "event": event_loss.detach(),
+        "ce_event": ce_event.detach(),
+        "ce_static": ce_static.detach(),
+    }
     loss = static_loss + event_loss
     if config.alignment != "none":
         if domain_distance is None:
@@ -286,4 +356,5 @@ def transfer_objective(
         loss = loss + config.alpha * align
         terms["align"] = align.detach()
         terms["distance"] = domain_distance.detach().mean()
+        terms["distance_t"] = domain_distance.detach()
     return loss, terms

@@ -26,6 +26,7 @@ SELECTIONS = ("val", "test")
 AMP = ("none", "bf16", "fp16")
 DISTRIBUTED_ALIGNMENTS = ("global", "local")
 BN_RUNNING_STATS = ("event", "both")  # as snn_transfer.models.transfer, without torch models
+HEAD_MODES = ("separate", "shared")  # as snn_transfer.models.transfer
 # dataset options with a shared meaning across the registry: key -> (allowed range, test)
 FRACTION_OPTIONS = {
     "event_fraction": ("(0, 1]", lambda v: 0 < v <= 1),
@@ -96,13 +97,18 @@ class ModelConfig:
 
     ``bn_running_stats``: ``event`` (BatchNorm running statistics from the event branch
     only, what evaluation sees) or ``both`` (the reference: static and event batches).
+    ``head``: ``separate`` (a static and an event classifier, the reference's VGG/ResNet) or
+    ``shared`` (the event branch classifies with the static head).
     """
 
     name: str = "tiny"
     options: dict = field(default_factory=dict)
     bn_running_stats: str = "event"
+    head: str = "separate"
 
     def __post_init__(self) -> None:
+        if self.head not in HEAD_MODES:
+            raise ConfigError(f"model.head = {self.head!r} must be one of {', '.join(HEAD_MODES)}")
         if self.bn_running_stats not in BN_RUNNING_STATS:
             raise ConfigError(
                 f"model.bn_running_stats = {self.bn_running_stats!r} must be one of "
@@ -116,6 +122,12 @@ class TransferConfig:
 
     ``mode``: ``transfer`` (the method), ``baseline`` (event data only) or
     ``pretrain-finetune`` (``pretrain_epochs`` on static images, then ``epochs`` on events).
+    ``pretrain_epochs`` with ``transfer``: static images through the event head first, then
+    the transfer (the static head starts as a copy of the event head).
+    ``test_every_epoch``: evaluate the test split after every epoch (curves in metrics.csv);
+    False (with ``selection = 'val'``) evaluates it once at the end, with the last weights
+    and with those of the epoch validation picked (kept when they are found): the reported
+    test accuracy is the same, without a test pass per epoch.
     ``selection``: ``val`` picks the best epoch on the validation split and reports test for
     it; ``test`` is the paper's parity setting (best epoch on test), labelled as such.
     ``parity_no_sliding_drops_alignment`` reproduces the reference's "no sliding" ablation,
@@ -152,6 +164,7 @@ class TransferConfig:
     checkpoint_every: int = 0
     distributed_alignment: str = "global"
     sync_bn: bool = False
+    test_every_epoch: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -177,6 +190,12 @@ class TransferConfig:
             raise ConfigError(f"sync_bn = {self.sync_bn!r} must be true or false")
         if self.mode == "pretrain-finetune" and self.pretrain_epochs == 0:
             raise ConfigError("mode = 'pretrain-finetune' needs pretrain_epochs >= 1")
+        if self.mode == "baseline" and self.pretrain_epochs:
+            raise ConfigError(
+                f"pretrain_epochs = {self.pretrain_epochs} pretrains on static images, which "
+                "mode = 'baseline' (event data only) does not use; set pretrain_epochs=0 or "
+                "mode=pretrain-finetune"
+            )
         for key in ("seed", "threads", "checkpoint_every"):
             value = getattr(self, key)
             _check(_int_at_least(value, 0), key, value, "an integer >= 0")

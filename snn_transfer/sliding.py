@@ -3,7 +3,10 @@
 At iteration ``i`` of ``N`` the probability is ``P = min(1, (i / N) ** power)`` (power 3 in
 the method), so the static branch sees mostly static images early and mostly events late.
 Each static sample is replaced independently with probability ``P`` by the event tensor in
-the same batch slot; labels do not change, since both branches share the event label.
+the same batch slot (``mix="sample"``, the method); labels do not change, since both branches
+share the event label. ``mix="step"`` mixes in time instead: each sample keeps its static
+frames up to a random step and takes the event frames from there on, with the number of
+replaced steps ``~ Binomial(T, P)``, so the expected share of event frames is ``P`` as well.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import torch
 from snn_transfer.errors import ConfigError
 
 SCHEDULES = ("power", "none", "two_stage")
+MIXES = ("sample", "step")
 
 
 def slide_probability(iteration: int, total_iterations: int, power: float = 3.0) -> float:
@@ -33,12 +37,18 @@ class SlidingSchedule:
     * ``none``: ``P = 0``, static inputs throughout;
     * ``two_stage``: the reference's ablation, ``P = 0`` for the first half of the epochs,
       then ``P = 1``.
+
+    ``mix``: ``sample`` (whole samples replaced, the method) or ``step`` (the later steps
+    of a sample replaced; see the module docstring).
     """
 
     kind: str = "power"
     power: float = 3.0
+    mix: str = "sample"
 
     def __post_init__(self) -> None:
+        if self.mix not in MIXES:
+            raise ConfigError(f"sliding.mix = {self.mix!r} must be one of {', '.join(MIXES)}")
         if self.kind not in SCHEDULES:
             raise ConfigError(
                 f"sliding schedule {self.kind!r} is unknown; choose one of {', '.join(SCHEDULES)}"
@@ -56,23 +66,19 @@ class SlidingSchedule:
         return slide_probability(iteration, total, self.power)
 
 
-def replace_static(
-    static: torch.Tensor,
-    event: torch.Tensor,
-    probability: float,
-    generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Replace each static sample by the event sample of its slot with ``probability``.
+def slide_mask(
+    mix: str, probability: float, batch: int, steps: int, generator: torch.Generator
+) -> torch.Tensor:
+    """Which static frames are replaced by their event partners: bool ``[T, B]``.
 
-    ``static`` and ``event`` are ``[T, B, ...]``. Returns the mixed batch (a new tensor; the
-    inputs are not modified) and the boolean mask ``[B]`` of replaced slots.
+    ``sample``: one draw per sample, ``u_b < probability``, for all its steps. ``step``: the
+    last ``r_b ~ Binomial(steps, probability)`` steps of sample ``b``. The draws come from
+    ``generator`` only, for the whole (global) batch, so every process of a distributed run
+    draws the same mask and keeps its own columns.
     """
-    if static.shape != event.shape:
-        raise ConfigError(
-            f"static batch {tuple(static.shape)} and event batch {tuple(event.shape)} differ; "
-            "static inputs must be converted to the event frame shape"
-        )
-    draws = torch.rand(static.shape[1], generator=generator)
-    mask = (draws < probability).to(static.device)
-    shape = (1, -1) + (1,) * (static.dim() - 2)
-    return torch.where(mask.view(shape), event, static), mask
+    if mix == "sample":
+        return (torch.rand(batch, generator=generator) < probability).expand(steps, batch)
+    if mix == "step":
+        replaced = (torch.rand(steps, batch, generator=generator) < probability).sum(dim=0)
+        return torch.arange(steps)[:, None] >= steps - replaced[None, :]
+    raise ConfigError(f"sliding.mix = {mix!r} must be one of {', '.join(MIXES)}")

@@ -25,6 +25,7 @@ from snn_transfer import distributed
 from snn_transfer.checkpoint import (
     check_free_space,
     checkpoint_bytes,
+    load_checkpoint,
     load_newest_intact,
     remove_stale_temporaries,
     rotate,
@@ -36,6 +37,7 @@ from snn_transfer.epoch_log import (
     epoch_row,
     format_row,
     open_tensorboard,
+    str_trading_warning,
     update_best,
     write_scalars,
 )
@@ -47,6 +49,7 @@ from snn_transfer.rundir import run_metadata, write_config, write_json, write_me
 from snn_transfer.sample_errors import NamedSamples
 from snn_transfer.sampler import EpochBatches
 from snn_transfer.settings import TransferConfig, check_dataset_size
+from snn_transfer.sliding import slide_mask
 from snn_transfer.training_module import (
     KeyedSplit,
     TrainingModule,
@@ -84,6 +87,12 @@ class Trainer:
         self.dist = distributed.setup(config.device)
         self.device = self.dist.device
         self.dist.local_batch(config.data.batch_size)  # fails early unless it splits evenly
+        if self.dist.distributed and config.mode == "transfer" and config.pretrain_epochs:
+            raise ConfigError(
+                "pretrain_epochs with mode = 'transfer' runs one branch while the static head "
+                "and the STR coefficients wait, which DistributedDataParallel refuses; train "
+                "it in one process, or use mode=pretrain-finetune"
+            )
         check_model_options(config.model.name, config.model.options)  # before any data loads
         if data is None:
             from snn_transfer.events.datasets import load_dataset
@@ -209,9 +218,9 @@ class Trainer:
     # --- one epoch ---------------------------------------------------------------------
 
     def _phase(self, epoch: int) -> str:
-        if self.config.mode == "pretrain-finetune":
-            return "pretrain" if epoch < self.config.pretrain_epochs else "finetune"
-        return self.config.mode
+        if epoch < self.config.pretrain_epochs:
+            return "pretrain"
+        return "finetune" if self.config.mode == "pretrain-finetune" else self.config.mode
 
     def _loader(self, epoch: int):
         cfg = self.config
@@ -254,13 +263,15 @@ class Trainer:
         return cfg.loss
 
     def _slide(self, static: torch.Tensor, event: torch.Tensor, slide_p: float):
-        """Sliding replacement of this rank's static samples; the draws are made for the whole
+        """Sliding replacement of this rank's static frames; the draws are made for the whole
         global batch and each rank keeps those of its slots, so any number of processes
-        replaces the same samples as one."""
+        replaces the same frames as one. Returns the mixed batch and the mask ``[T, B]``."""
         g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.iteration)
-        draws = torch.rand(self.config.data.batch_size, generator=g)
-        mask = (draws[self.dist.rank :: self.dist.world] < slide_p).to(static.device)
-        return torch.where(mask.view(1, -1, 1, 1, 1), event, static), mask
+        mask = slide_mask(
+            self.config.sliding.mix, slide_p, self.config.data.batch_size, static.shape[0], g
+        )
+        mask = mask[:, self.dist.rank :: self.dist.world].to(static.device)
+        return torch.where(mask[:, :, None, None, None], event, static), mask
 
     def _features(self, features: torch.Tensor | None) -> torch.Tensor | None:
         """Features for the alignment term: gathered from all ranks (the global batch) unless
@@ -303,12 +314,18 @@ class Trainer:
                 domain,
             )
         correct = (out.event_logits.detach().mean(0).argmax(-1) == labels).float().mean()
-        values = {**terms, "total": loss.detach(), "train_acc": correct}
+        # per-step terms [T] are logged as name_0 .. name_{T-1}
+        flat = {k: v for k, v in terms.items() if v.dim() == 0}
+        for name, value in terms.items():
+            if value.dim() == 1:
+                flat.update({f"{name}_{t}": v for t, v in enumerate(value)})
+        values = {**flat, "total": loss.detach(), "train_acc": correct}
         if mask is not None:
             values["replaced"] = mask.float().mean()
         # the global batch's values (the mean of the ranks' equal shares), the same on all ranks
         averaged = distributed.mean_over_ranks(torch.stack([v.float() for v in values.values()]))
         result = dict(zip(values, averaged.tolist(), strict=True))
+        terms = [k for k in terms if terms[k].dim() == 0]
         for name in ("total", *terms):
             if not np.isfinite(result[name]):
                 last = sorted((self.out / "checkpoints").glob("*.pt")) if self.out else []
@@ -362,6 +379,10 @@ class Trainer:
         try:
             while self.epoch < total_epochs:
                 epoch, phase = self.epoch, self._phase(self.epoch)
+                if phase == "transfer" and epoch == cfg.pretrain_epochs > 0 and not self.position:
+                    # static pretraining went through the event head: the static head
+                    # starts the transfer from it too (done before this epoch's checkpoints)
+                    self.model.copy_event_head_to_static()
                 lr = epoch_lr(cfg.optim, self.peak_lr, epoch, total_epochs)
                 set_lr(self.optimizer, lr)
                 started = time.time()
@@ -403,25 +424,59 @@ class Trainer:
         return self.result()
 
     def _end_epoch(self, epoch, phase, lr, slide_p, sums, seconds, writer) -> None:
+        cfg = self.config
         val = self.evaluate(self.data.val)
-        test = self.evaluate(self.data.test)
+        last = epoch + 1 == cfg.total_epochs
+        # without test_every_epoch, test runs once at the end: on the last weights and on
+        # the best ones (kept when validation improves), which give the same number as a
+        # test pass at the best epoch
+        deferred = not cfg.test_every_epoch and cfg.selection == "val"
+        test = self.evaluate(self.data.test) if not deferred or last else {}
         eta = self.model.str_coefficients
         row = epoch_row(epoch, phase, lr, slide_p, sums, val, test, seconds, eta)
         self.history.append(row)
-        improved = update_best(self.best, row, self.config.selection)
+        improved = update_best(self.best, row, cfg.selection)
+        if improved and deferred:
+            self._best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        if last and deferred and self.best["epoch"] not in (None, row["epoch"]):
+            self._test_best_weights()
         if not self.dist.is_main:
             return
+        warning = str_trading_warning(self.history)
         write_scalars(writer, row)
         if not self.quiet:
-            print(format_row(row, self.config.total_epochs), flush=True)
+            print(format_row(row, cfg.total_epochs), flush=True)
+            if warning:
+                print(warning, flush=True)
         if self.out is not None:
             write_metrics_csv(self.out / "metrics.csv", self.history)
             state = self.state()
             if improved:
                 state["result"] = self.result()
                 save_checkpoint(self.out / "best.pt", state)
+            elif last and deferred and self.best["epoch"] is not None:
+                # best.pt was written before its test accuracy was known
+                best = load_checkpoint(self.out / "best.pt")
+                best["result"] = self.result()
+                best["history"] = self.history
+                save_checkpoint(self.out / "best.pt", best)
             self._save()
             write_json(self.out / "result.json", self.result())
+
+    def _test_best_weights(self) -> None:
+        """Evaluate test with the best epoch's weights (then restore the last ones) and
+        record it for that epoch."""
+        weights = getattr(self, "_best_weights", None)
+        if weights is None:  # resumed after the best epoch: best.pt holds its weights
+            weights = load_checkpoint(self.out / "best.pt")["model"]
+        current = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.model.load_state_dict(weights)
+        try:
+            accuracy = self.evaluate(self.data.test)["acc"]
+        finally:
+            self.model.load_state_dict(current)
+        self.best["test_acc"] = accuracy
+        self.history[self.best["epoch"] - 1]["test_acc"] = accuracy
 
     def result(self) -> dict[str, Any]:
         selection = "validation" if self.config.selection == "val" else "test (paper parity)"

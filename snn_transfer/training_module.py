@@ -23,6 +23,7 @@ def build_model(config: TransferConfig, num_classes: int) -> nn.Module:
         static_branch=transfer,
         use_str=transfer and config.loss.str_mode == "learned" and config.loss.alignment != "none",
         bn_running_stats=config.model.bn_running_stats,
+        head=config.model.head,
     )
 
 

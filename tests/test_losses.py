@@ -11,6 +11,7 @@ from snn_transfer.losses import (
     DomainClassifier,
     LossConfig,
     coral,
+    debiased_linear_cka,
     domain_adversarial_loss,
     linear_cka,
     mmd,
@@ -128,7 +129,94 @@ def test_objective_with_str_weights_event_loss_by_one_minus_sigma():
     assert eta.grad is not None and eta.grad.abs().min() > 0
     for t in (ze, zs, fe, fs):
         assert t.grad is not None and t.grad.abs().sum() > 0
-    assert set(terms) == {"static", "event", "align", "distance"}
+    assert set(terms) == {
+        "static",
+        "event",
+        "align",
+        "distance",
+        "ce_event",
+        "ce_static",
+        "distance_t",
+    }
+    # the per-step terms are unweighted: plain CE_t of each branch and D_t
+    for t in range(3):
+        ce_e = torch.nn.functional.cross_entropy(ze[t].detach(), labels)
+        ce_s = torch.nn.functional.cross_entropy(zs[t].detach(), labels)
+        assert terms["ce_event"][t].item() == pytest.approx(ce_e.item(), rel=1e-6)
+        assert terms["ce_static"][t].item() == pytest.approx(ce_s.item(), rel=1e-6)
+    assert torch.allclose(terms["distance_t"], d)
+    # what STR learns: dL/deta_t = sigma'(eta_t) (alpha D_t - (1-lam) CE_t - lam MSE_t) / T
+    mse = (ze.detach() - 0.5).pow(2).mean(dim=(1, 2))
+    slope = torch.sigmoid(eta.detach()) * (1 - torch.sigmoid(eta.detach()))
+    want_grad = slope * (0.5 * d - 0.999 * terms["ce_event"] - 0.001 * mse) / 3
+    assert torch.allclose(eta.grad, want_grad, rtol=1e-5, atol=1e-7)
+
+
+def test_str_floor_keeps_part_of_the_event_loss_and_zero_is_the_paper():
+    labels, ze, zs, fe, fs = _outputs(seed=4)
+    eta = torch.tensor([4.0, 4.0, 4.0])  # sigma = 0.982: the paper leaves 1.8 % of L_E
+    sigma = torch.sigmoid(eta)
+    w, v = step_weights(LossConfig(), eta, 3)
+    assert torch.allclose(w, sigma) and torch.allclose(v, 1 - sigma)
+    w, v = step_weights(LossConfig(str_floor=0.5), eta, 3)
+    assert torch.allclose(w, sigma) and torch.allclose(v, 1 - 0.5 * sigma)
+    assert v.min().item() > 0.5
+    loss, _ = transfer_objective(LossConfig(str_floor=0.5), labels, ze, zs, fe, fs, eta)
+    d = 1 - linear_cka(fs, fe).abs()
+    want = tet_loss(zs, labels) + tet_loss(ze, labels, weights=1 - 0.5 * sigma)
+    want = want + 0.5 * (sigma * d).mean()
+    assert loss.item() == pytest.approx(want.item(), rel=1e-6)
+    with pytest.raises(ConfigError, match=r"loss.str_floor = 1.0 is outside \[0, 1\)"):
+        LossConfig(str_floor=1.0)
+
+
+def numpy_unbiased_hsic(k: np.ndarray, m: np.ndarray) -> float:
+    """Song et al. (2012), eq. 5, with the diagonals of both Gram matrices set to 0."""
+    n = len(k)
+    k, m = k.copy(), m.copy()
+    np.fill_diagonal(k, 0)
+    np.fill_diagonal(m, 0)
+    one = np.ones(n)
+    return float(
+        (
+            np.trace(k @ m)
+            + (one @ k @ one) * (one @ m @ one) / ((n - 1) * (n - 2))
+            - 2 / (n - 2) * one @ k @ m @ one
+        )
+        / (n * (n - 3))
+    )
+
+
+def test_debiased_cka_equals_the_unbiased_formula_and_reads_zero_for_unrelated_features():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, 12, 9))
+    y = rng.normal(size=(2, 12, 4)) + x[..., :4]
+    got = debiased_linear_cka(torch.tensor(x), torch.tensor(y))
+    for t in range(2):
+        k, m = x[t] @ x[t].T, y[t] @ y[t].T
+        want = numpy_unbiased_hsic(k, m) / np.sqrt(
+            numpy_unbiased_hsic(k, k) * numpy_unbiased_hsic(m, m)
+        )
+        assert got[t].item() == pytest.approx(want, rel=1e-6)
+    # independent random features, B = 32, D = 4096: biased ~0.99, unbiased ~0
+    a = torch.randn(32, 4096, generator=torch.Generator().manual_seed(0)).abs()
+    b = torch.randn(32, 4096, generator=torch.Generator().manual_seed(1)).abs()
+    assert linear_cka(a, b).item() > 0.9
+    assert abs(debiased_linear_cka(a, b).item()) < 0.1
+    assert debiased_linear_cka(a, a).item() == pytest.approx(1.0, abs=1e-5)
+    assert (
+        transfer_objective(
+            LossConfig(alignment="cka_debiased", str_mode="none"),
+            torch.zeros(32, dtype=torch.long),
+            torch.zeros(2, 32, 3),
+            torch.zeros(2, 32, 3),
+            torch.stack([b, b]),
+            torch.stack([a, a]),
+        )[1]["distance"].item()
+        > 0.9
+    )
+    with pytest.raises(ConfigError, match="at least 4 samples"):
+        debiased_linear_cka(a[:3], b[:3])
 
 
 def test_fixed_coefficient_keeps_training_the_event_head_at_one():
@@ -151,7 +239,8 @@ def test_str_off_and_alignment_off_and_baseline():
     assert none.item() == pytest.approx((tet_loss(zs, labels) + tet_loss(ze, labels)).item())
     assert "align" not in terms
     base, terms = transfer_objective(LossConfig(), labels, ze)
-    assert base.item() == pytest.approx(tet_loss(ze, labels).item()) and set(terms) == {"event"}
+    assert base.item() == pytest.approx(tet_loss(ze, labels).item())
+    assert set(terms) == {"event", "ce_event"}
 
 
 def test_bad_loss_config_names_the_key():

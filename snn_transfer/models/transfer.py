@@ -7,6 +7,10 @@ reference, so BatchNorm's running statistics see the event batch last), each fro
 0, and returns logits and features of both. It owns the STR coefficients eta (one per time step,
 initialised to 1.0); the loss weights alignment at step t with ``sigmoid(eta_t)``.
 
+``head="shared"`` makes the event branch use the static head (one classifier for both, as the
+reference's SCNN has): everything the static images teach the classifier then holds for the
+events from the first iteration. ``"separate"`` (two heads) is the reference's VGG and ResNet.
+
 The baseline (event branch only) is the same module with ``static_branch=False``: the static
 head of a two-head backbone is frozen (``requires_grad=False``, kept in the state dict) and no
 STR coefficients exist, so every trainable parameter gets a gradient and DDP needs no
@@ -32,6 +36,7 @@ from snn_transfer.models._checks import check_bool, check_number, check_positive
 from snn_transfer.models.backbone import SpikingBackbone
 
 BN_RUNNING_STATS = ("event", "both")
+HEAD_MODES = ("separate", "shared")
 
 
 class TransferOutput(NamedTuple):
@@ -52,7 +57,8 @@ class TransferModel(nn.Module):
     """Shared backbone with a static and an event branch, plus the STR coefficients.
 
     ``static_branch=False`` gives the event-only baseline; ``use_str=False`` leaves out the
-    coefficients (recipes without STR, so no parameter goes unused).
+    coefficients (recipes without STR, so no parameter goes unused); ``head`` is
+    ``separate`` or ``shared`` (the event branch classifies with the static head).
     """
 
     def __init__(
@@ -64,12 +70,17 @@ class TransferModel(nn.Module):
         use_str: bool = True,
         str_init: float = 1.0,
         bn_running_stats: str = "event",
+        head: str = "separate",
     ) -> None:
         super().__init__()
         if bn_running_stats not in BN_RUNNING_STATS:
             raise ConfigError(
                 f"bn_running_stats = {bn_running_stats!r}; choose one of {BN_RUNNING_STATS}"
             )
+        if head not in HEAD_MODES:
+            raise ConfigError(f"head = {head!r}; choose one of {', '.join(HEAD_MODES)}")
+        if head == "shared":
+            backbone.event_head = backbone.static_head
         self.bn_running_stats = bn_running_stats
         self.backbone = backbone
         self.num_steps = check_positive_int("num_steps", num_steps)
@@ -125,6 +136,13 @@ class TransferModel(nn.Module):
         finally:
             for m, momentum in zip(norms, saved, strict=True):
                 m.momentum = momentum
+
+    def copy_event_head_to_static(self) -> None:
+        """Start the static head where the event head is (after static pretraining through
+        the event head, so both branches begin the transfer with what it learned)."""
+        static, event = self.backbone.head_layer("static"), self.backbone.head_layer("event")
+        if static is not event:
+            static.load_state_dict(event.state_dict())
 
     def classify(self, event: torch.Tensor) -> torch.Tensor:
         """Event-branch logits ``[T, B, K]`` (evaluation averages them over T)."""
