@@ -12,18 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-
-def t_interval(values: list[float], level: float = 0.95) -> tuple[float, float, float]:
-    """``(mean, low, high)``: the mean and its Student-t interval (NaN bounds for n < 2)."""
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, math.nan, math.nan
-    from scipy.stats import t
-
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
-    return mean, mean - half, mean + half
+from snn_transfer.paired_stats import format_difference, paired_difference, t_interval
 
 
 def cells(rows: list[dict[str, Any]], key: str = "test_acc") -> dict[tuple, dict[int, float]]:
@@ -32,16 +21,6 @@ def cells(rows: list[dict[str, Any]], key: str = "test_acc") -> dict[tuple, dict
     for row in rows:
         out.setdefault((row["dataset"], row["arm"], row["shots"]), {})[row["seed"]] = row[key] * 100
     return out
-
-
-def paired(a: dict[int, float], b: dict[int, float]) -> dict[str, Any] | None:
-    """Paired per-seed differences ``a - b`` over the seeds both cells have."""
-    seeds = sorted(set(a) & set(b))
-    if not seeds:
-        return None
-    diffs = [a[s] - b[s] for s in seeds]
-    mean, low, high = t_interval(diffs)
-    return {"n": len(seeds), "mean": mean, "low": low, "high": high, "diffs": diffs}
 
 
 def _sd(values: list[float]) -> float:
@@ -56,14 +35,6 @@ def _cell_text(values: dict[int, float], planned: int) -> str:
     v = list(values.values())
     text = f"{sum(v) / len(v):.1f} ± {_sd(v):.1f}" if len(v) > 1 else f"{v[0]:.1f}"
     return text if len(v) >= planned else f"{text} ({len(v)}/{planned} seeds)"
-
-
-def _diff_text(d: dict[str, Any] | None) -> str:
-    if d is None:
-        return "–"
-    if d["n"] < 2:
-        return f"{d['mean']:+.1f} (1 seed)"
-    return f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}]"
 
 
 def dataset_section(
@@ -103,7 +74,7 @@ def dataset_section(
             if arm == ref:
                 continue
             parts = [
-                _diff_text(paired(test.get((dataset, arm, k), {}), test.get((dataset, ref, k), {})))
+                format_difference(paired_difference(test.get((dataset, arm, k), {}), test.get((dataset, ref, k), {})))
                 for k in shots
             ]
             lines.append(f"| {arms[arm]} | " + " | ".join(parts) + " |")
@@ -133,10 +104,10 @@ def goal_lines(rows: list[dict[str, Any]], datasets: list[str], default: str) ->
     ]
     for dataset in datasets:
         for k in (1, 3, 8):
-            base = paired(
+            base = paired_difference(
                 test.get((dataset, default, k), {}), test.get((dataset, "events-only", k), {})
             )
-            pf = paired(
+            pf = paired_difference(
                 test.get((dataset, default, k), {}), test.get((dataset, "pretrain-finetune", k), {})
             )
             if base is None or pf is None:
@@ -145,7 +116,7 @@ def goal_lines(rows: list[dict[str, Any]], datasets: list[str], default: str) ->
             # k = 8: 3 points over events only, and not below pretrain-finetune
             met = _beats(base, 3) and (_beats(pf, 3) if k < 8 else pf["mean"] >= 0)
             lines.append(
-                f"| {dataset} | {k} | {_diff_text(base)} | {_diff_text(pf)} | "
+                f"| {dataset} | {k} | {format_difference(base)} | {format_difference(pf)} | "
                 f"{'met' if met else 'not met'} |"
             )
     return lines

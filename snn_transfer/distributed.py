@@ -268,13 +268,15 @@ def prepare_model(model: nn.Module, context: Context, *, sync_bn: bool) -> nn.Mo
     return nn.SyncBatchNorm.convert_sync_batchnorm(model)
 
 
-def wrap(module: nn.Module, context: Context) -> nn.Module:
+def wrap(module: nn.Module, context: Context, *, find_unused: bool = False) -> nn.Module:
     """DistributedDataParallel around ``module`` with several processes, else ``module``.
 
     The transfer model freezes or leaves out what a configuration does not use (the static
     head of the baseline, STR coefficients without learned STR, the domain classifier
     outside ``dann``), so every trainable parameter gets a gradient at every step and DDP
-    runs without ``find_unused_parameters``. Buffers are not broadcast before each forward:
+    runs without ``find_unused_parameters`` (``find_unused`` turns it on for configurations
+    whose phases leave parameters unused, such as static pretraining before the transfer,
+    when the static head and STR coefficients wait). Buffers are not broadcast before each forward:
     without SyncBatchNorm each rank's BatchNorm running statistics follow its own shares,
     and the trainer averages them over ranks before every evaluation (:func:`average_buffers`).
     """
@@ -283,4 +285,6 @@ def wrap(module: nn.Module, context: Context) -> nn.Module:
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [context.device.index] if context.device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
+    return DistributedDataParallel(
+        module, device_ids=ids, broadcast_buffers=False, find_unused_parameters=find_unused
+    )

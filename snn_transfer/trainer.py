@@ -87,12 +87,6 @@ class Trainer:
         self.dist = distributed.setup(config.device)
         self.device = self.dist.device
         self.dist.local_batch(config.data.batch_size)  # fails early unless it splits evenly
-        if self.dist.distributed and config.mode == "transfer" and config.pretrain_epochs:
-            raise ConfigError(
-                "pretrain_epochs with mode = 'transfer' runs one branch while the static head "
-                "and the STR coefficients wait, which DistributedDataParallel refuses; train "
-                "it in one process, or use mode=pretrain-finetune"
-            )
         check_model_options(config.model.name, config.model.options)  # before any data loads
         if data is None:
             from snn_transfer.events.datasets import load_dataset
@@ -126,7 +120,9 @@ class Trainer:
         self.model.to(self.device)
         domain = build_domain_classifier(config, self.model, data.train[0][0], self.device)
         self.module = TrainingModule(self.model, domain)
-        wrapped = distributed.wrap(self.module, self.dist)
+        # static pretraining before the transfer leaves the static head and eta unused
+        waits = config.mode == "transfer" and config.pretrain_epochs > 0
+        wrapped = distributed.wrap(self.module, self.dist, find_unused=waits)
         self.forward = torch.compile(wrapped) if config.compile else wrapped
         self.optimizer = make_optimizer(self.module, config.optim, config.data.batch_size)
         self.peak_lr = peak_lr(config.optim, config.data.batch_size)

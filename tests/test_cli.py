@@ -113,8 +113,29 @@ def test_demo_quick(tmp_path):
         cwd=REPO, env={"SNN_TRANSFER_CACHE": str(tmp_path / "cache")},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "| baseline |" in result.stdout and "| transfer |" in result.stdout
+    # a smoke run says so and compares nothing
+    assert "smoke run (--quick)" in result.stdout and "default - events-only" not in result.stdout
     report = (tmp_path / "demo" / "report.md").read_text()
-    assert "Transfer minus baseline" in report
-    for name in ("curves.png", "samples.png", "sigma.png"):
+    for arm in ("events-only", "pretrain-finetune", "default"):
+        assert f"| {arm} | " in report
+        assert (tmp_path / "demo" / f"{arm}-seed0" / "result.json").exists()
+    assert "not results" in report
+    for name in ("curves.png", "samples.png"):
         assert (tmp_path / "demo" / name).stat().st_size > 1000
+
+
+def test_demo_comparison_is_paired_over_the_seeds_it_ran():
+    from snn_transfer.demo import comparison
+
+    runs = [
+        {"arm": arm, "seed": seed, "test_acc": acc}
+        for seed, accs in enumerate([(0.70, 0.75, 0.80), (0.72, 0.76, 0.83), (0.71, 0.78, 0.81)])
+        for arm, acc in zip(("events-only", "pretrain-finetune", "default"), accs, strict=True)
+    ]
+    table, lines = comparison(runs)
+    assert table[2] == "| events-only | 70.0 | 72.0 | 71.0 | 71.0 |"
+    assert lines[0].startswith("default - events-only: +10.3 points [")
+    assert "over the 3 seeds 0, 1, 2, paired per seed" in lines[0]
+    # a seed missing on one side leaves it out of the pairs
+    lines = comparison([r for r in runs if not (r["arm"] == "pretrain-finetune" and r["seed"] == 2)])[1]
+    assert "over the 2 seeds 0, 1" in lines[1]

@@ -69,9 +69,11 @@ def test_paired_differences_use_common_seeds_and_a_t_interval():
     report = _load("transfer_gain_report")
     from scipy import stats
 
+    from snn_transfer.paired_stats import format_difference, paired_difference
+
     a = {0: 80.0, 1: 82.0, 2: 78.0, 3: 90.0}
     b = {0: 70.0, 1: 75.0, 2: 71.0}  # seed 3 missing: left out of the pairs
-    d = report.paired(a, b)
+    d = paired_difference(a, b)
     diffs = [10.0, 7.0, 7.0]
     assert d["n"] == 3 and d["diffs"] == diffs
     mean = sum(diffs) / 3
@@ -79,7 +81,9 @@ def test_paired_differences_use_common_seeds_and_a_t_interval():
     half = stats.t.ppf(0.975, 2) * sem
     assert d["mean"] == pytest.approx(mean)
     assert (d["low"], d["high"]) == pytest.approx((mean - half, mean + half))
-    assert report.paired(a, {}) is None
+    assert paired_difference(a, {}) is None
+    assert format_difference(d) == f"+8.0 [{mean - half:+.1f}, {mean + half:+.1f}]"
+    assert format_difference(paired_difference({0: 1.0}, {0: 0.5})) == "+0.5 (1 seed)"
     assert report._cell_text({0: 50.0, 1: 60.0}, 3) == "55.0 ± 7.1 (2/3 seeds)"
     assert report._cell_text({0: 50.0}, 1) == "50.0"
 
