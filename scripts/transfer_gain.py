@@ -93,6 +93,7 @@ DEFAULT_KEYS = (
     "loss.alignment",
     "loss.str_mode",
     "loss.str_floor",
+    "sliding.kind",
     "sliding.mix",
     "data.options.static_input",
 )

@@ -53,6 +53,8 @@ PAPER_METHOD = {
     "model.head": "separate",
     "loss.alignment": "cka",
     "loss.str_floor": 0.0,
+    "sliding.kind": "power",
+    "sliding.power": 3.0,
     "sliding.mix": "sample",
     "data.options.static_input": "image",
 }
