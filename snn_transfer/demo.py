@@ -71,7 +71,9 @@ def _train(job: tuple[str, int, list[str], str, bool]) -> dict[str, Any]:
     # the data split is the recipe's (seed 0); the run's seed drives the training
     data = _load(config_with_seed(config, 0), progress=False)
     data.preload()
-    trainer = Trainer(config, Path(out) / f"{arm}-seed{seed}", data=data, progress=False, quiet=True)
+    trainer = Trainer(
+        config, Path(out) / f"{arm}-seed{seed}", data=data, progress=False, quiet=True
+    )
     result = trainer.fit()
     return {"arm": arm, "seed": seed, **result, "history": trainer.history}
 
@@ -254,7 +256,12 @@ def run_demo(out: Path, *, quick: bool = False, progress: bool = True, jobs: int
         "",
     ]
     if has_sigma:
-        report += ["## STR coefficients sigma(eta_t) of the default, seed 0", "", "![sigma](sigma.png)", ""]
+        report += [
+            "## STR coefficients sigma(eta_t) of the default, seed 0",
+            "",
+            "![sigma](sigma.png)",
+            "",
+        ]
     (out / "report.md").write_text("\n".join(report))
     print()
     if quick:
