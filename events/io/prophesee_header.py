@@ -123,9 +123,21 @@ def parse_header(data: bytes, path: Path) -> PropheseeHeader:
 
 
 def read_header(path: Path) -> PropheseeHeader:
-    """Parse the header of the file at ``path`` (reads at most ``MAX_HEADER_BYTES + 1``)."""
+    """Parse the header of the file at ``path`` (reads at most ``MAX_HEADER_BYTES + 1``).
+
+    Raises ``EventFormatError`` for an empty (0-byte) file: Prophesee files have at least a
+    header or data, so nothing at all is a failed copy, not an empty recording.
+    """
     with open(path, "rb") as file:
-        return parse_header(file.read(MAX_HEADER_BYTES + 1), path)
+        data = file.read(MAX_HEADER_BYTES + 1)
+    if not data:
+        raise EventFormatError(
+            "the file is empty (0 bytes); a Prophesee recording has a '% ' header or "
+            "data: copy it again",
+            path=path,
+            offset=0,
+        )
+    return parse_header(data, path)
 
 
 def raw_encoding(path: Path) -> str | None:
