@@ -137,5 +137,7 @@ def test_demo_comparison_is_paired_over_the_seeds_it_ran():
     assert lines[0].startswith("default - events-only: +10.3 points [")
     assert "over the 3 seeds 0, 1, 2, paired per seed" in lines[0]
     # a seed missing on one side leaves it out of the pairs
-    lines = comparison([r for r in runs if not (r["arm"] == "pretrain-finetune" and r["seed"] == 2)])[1]
+    lines = comparison(
+        [r for r in runs if not (r["arm"] == "pretrain-finetune" and r["seed"] == 2)]
+    )[1]
     assert "over the 2 seeds 0, 1" in lines[1]

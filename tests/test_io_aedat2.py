@@ -241,7 +241,9 @@ def test_unknown_chips_are_refused_naming_the_supported_ones(tmp_path):
     path = tmp_path / "u.aedat"
     for chip in ("Davis346mini", "SomeFutureSensor"):
         write_davis_aedat2(path, make_events([1], [1], [1], [1]), chip=chip)
-        with pytest.raises(EventFormatError, match=f"AEChip .*{chip}, whose address layout") as info:
+        with pytest.raises(
+            EventFormatError, match=f"AEChip .*{chip}, whose address layout"
+        ) as info:
             read_events(path)
         assert "DVS128 / Tmpdiff128 (128x128), DAVIS346* (346x260)" in str(info.value)
         assert str(path) in str(info.value) and info.value.offset == 0
@@ -254,6 +256,8 @@ def test_davis_address_outside_the_chip_names_the_record(tmp_path):
     data = bytearray(path.read_bytes())
     data[start + 8 : start + 12] = ((400 << 12) | (1 << 22)).to_bytes(4, "big")
     path.write_bytes(bytes(data))
-    with pytest.raises(EventFormatError, match=r"address of \(400, 1\) outside the DAVIS346") as info:
+    with pytest.raises(
+        EventFormatError, match=r"address of \(400, 1\) outside the DAVIS346"
+    ) as info:
         read_events(path)
     assert info.value.offset == start + 8

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from native_layouts import READ_ONLY_WRITERS
 
 from snn_transfer.events.core import EVENT_DTYPE, make_events

@@ -54,8 +54,7 @@ def test_fake_round_trips_and_several_taxels_per_column(tmp_path, rng):
     matrix = np.zeros((101, 2))
     matrix[[3, 12, 99], 0] = [1, -1, 1]
     matrix[0, 1] = -1
-    matrix[100] = [0.5, 0.000123]  # 0.000123 * 1e6 = 122.99999999999999 in floating point
-    matrix[100, 1] = 0.6
+    matrix[100] = [0.5, 0.6]
     scipy_io.savemat(path, {"spiketrain": matrix})
     assert read_events(path).events.tolist() == [
         (3, 0, 500_000, 1),
@@ -63,9 +62,9 @@ def test_fake_round_trips_and_several_taxels_per_column(tmp_path, rng):
         (9, 9, 500_000, 1),
         (0, 0, 600_000, 0),
     ]
-    matrix[100] = [0.000123, 0.6]
+    matrix[100] = [0.000249, 0.6]  # 0.000249 * 1e6 = 248.99999999999997 in floating point
     scipy_io.savemat(path, {"spiketrain": matrix})
-    assert read_events(path).events["t"].tolist()[0] == 123  # not truncated to 122
+    assert read_events(path).events["t"].tolist()[0] == 249  # not truncated to 248
 
 
 def test_damaged_and_foreign_mat_files_name_the_file(tmp_path):

@@ -19,7 +19,7 @@ from test_io_fakes import random_events
 
 from snn_transfer.errors import EventFormatError
 from snn_transfer.events.core import EVENT_DTYPE, make_events
-from snn_transfer.events.io import detect_format, describe, iter_events, read_events
+from snn_transfer.events.io import describe, detect_format, iter_events, read_events
 from snn_transfer.events.io.prophesee_header import read_header
 
 expelliarmus = pytest.importorskip("expelliarmus")
@@ -263,7 +263,9 @@ def test_evt3_vectors_decode_to_the_events_they_hold(tmp_path, rng):
     ours = read_events(path).events
     np.testing.assert_array_equal(ours, events)
     for chunk in (7, 100):
-        np.testing.assert_array_equal(np.concatenate(list(iter_events(path, chunk_size=chunk))), events)
+        np.testing.assert_array_equal(
+            np.concatenate(list(iter_events(path, chunk_size=chunk))), events
+        )
 
 
 def test_evt3_fake_round_trips_and_equals_expelliarmus_within_one_time_high(tmp_path, rng):

@@ -9,8 +9,8 @@ them; Tonic 1.7 has no reader for these files any more. Sensor size ``(10, 10, 2
 
 Times are whole microseconds rounded down, as Tonic's ``astype(int)`` does (the sample's
 times have sub-microsecond digits), except that a product within 1e-6 us below a whole
-number counts as that number: ``0.000123 * 1e6`` is ``122.99999999999999`` in floating
-point, which truncation would turn into 122. Columns must be in time order.
+number counts as that number: ``0.000249 * 1e6`` is ``248.99999999999997`` in floating
+point, which truncation would turn into 248. Columns must be in time order.
 
 Read through ``scipy.io.loadmat`` (imported when called), so the whole file is read at once
 (ST-MNIST samples are about 40 kB); MATLAB 7.3 files (HDF5 inside) are refused. Any other
