@@ -74,7 +74,11 @@ def dataset_section(
             if arm == ref:
                 continue
             parts = [
-                format_difference(paired_difference(test.get((dataset, arm, k), {}), test.get((dataset, ref, k), {})))
+                format_difference(
+                    paired_difference(
+                        test.get((dataset, arm, k), {}), test.get((dataset, ref, k), {})
+                    )
+                )
                 for k in shots
             ]
             lines.append(f"| {arms[arm]} | " + " | ".join(parts) + " |")

@@ -351,3 +351,85 @@ def test_raw_damage_names_the_file_and_offset(tmp_path, rng):
     path.write_bytes(b"")
     with pytest.raises(EventFormatError, match="the file is empty"):
         read_events(path, format="evt2")
+
+
+# --- the vectorised decoders against a word-by-word loop of the rules --------------------------
+
+
+def loop_evt3(words) -> list[tuple[int, int, int, int]]:
+    """EVT 3.0 decoded one word at a time, following the rules in prophesee_raw's docstring."""
+    out, y, cd, base, pol, high, low, loops = [], None, True, None, 0, None, 0, 0
+    for word in (int(w) for w in words):
+        kind, value = word >> 12, word & 0xFFF
+        if kind in (0x0, 0x1):
+            y, cd = value & 0x7FF, kind == 0x0
+        elif kind == 0x6:
+            low = value
+        elif kind == 0x8:
+            if high is not None and (high % 4096) - value >= 2048:
+                loops += 1
+            new = loops * 4096 + value
+            if new != high:
+                low = 0
+            high = new
+        elif kind == 0x3:
+            base, pol = value & 0x7FF, value >> 11
+        elif kind in (0x2, 0x4, 0x5):
+            if kind != 0x2 and base is None:
+                continue
+            ready = high is not None and y is not None and cd
+            if kind == 0x2:
+                if ready:
+                    out.append((value & 0x7FF, y, high * 4096 + low, value >> 11))
+                continue
+            size = 12 if kind == 0x4 else 8
+            if ready:
+                out += [
+                    (base + k, y, high * 4096 + low, pol) for k in range(size) if value >> k & 1
+                ]
+            base += size
+    return out
+
+
+def loop_evt2(words) -> list[tuple[int, int, int, int]]:
+    out, high, loops = [], None, 0
+    for word in (int(w) for w in words):
+        kind = word >> 28
+        if kind == 0x8:
+            value = word & 0x0FFFFFFF
+            if high is not None and (high % (1 << 28)) - value > (1 << 27):
+                loops += 1
+            high = loops * (1 << 28) + value
+        elif kind <= 0x1 and high is not None:
+            t = (high << 6) | (word >> 22) & 0x3F
+            out.append(((word >> 11) & 0x7FF, word & 0x7FF, t, kind))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_vectorised_decoders_equal_the_word_by_word_rules(seed):
+    from snn_transfer.events.io.prophesee_raw import (
+        Evt2State,
+        Evt3State,
+        decode_evt2,
+        decode_evt3,
+    )
+
+    rng = np.random.default_rng(seed)
+    kinds = np.array([0x0, 0x1, 0x2, 0x2, 0x3, 0x4, 0x5, 0x6, 0x7, 0x8, 0xA, 0xE, 0xF])
+    words = (rng.choice(kinds, 3000) << 12) | rng.integers(0, 1 << 12, 3000)
+    words = words.astype(np.uint16)
+    expected = loop_evt3(words)
+    for chunk in (3000, 7, 1):  # the state carried across chunks
+        state, got = Evt3State(), []
+        for start in range(0, len(words), chunk):
+            got += decode_evt3(words[start : start + chunk], state)[0].tolist()
+        assert got == expected
+    kinds2 = np.array([0x0, 0x1, 0x8, 0xA, 0xE, 0xF], np.uint32)
+    words2 = (rng.choice(kinds2, 3000) << 28) | rng.integers(0, 1 << 28, 3000).astype(np.uint32)
+    expected = loop_evt2(words2)
+    for chunk in (3000, 5):
+        state, got = Evt2State(), []
+        for start in range(0, len(words2), chunk):
+            got += decode_evt2(words2[start : start + chunk], state)[0].tolist()
+        assert got == expected

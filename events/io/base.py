@@ -198,10 +198,15 @@ class CounterUnwrap:
     last: int | None = None
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
-        """``raw`` counter values (any unsigned integer dtype) as unwrapped int64."""
+        """``raw`` counter values (any unsigned integer dtype) unwrapped: ``raw`` itself
+        while nothing has wrapped (callers assign it into int64 fields), else int64."""
+        if len(raw) == 0:
+            return raw
+        first_drop = self.last is not None and int(raw[0]) < self.last
+        if not self.wraps and not first_drop and not bool(np.any(raw[1:] < raw[:-1])):
+            self.last = int(raw[-1])
+            return raw  # the common case: no decrease at all, no copy
         t = raw.astype(np.int64)
-        if len(t) == 0:
-            return t
         before = np.empty_like(t)
         before[0] = t[0] if self.last is None else self.last
         before[1:] = t[:-1]

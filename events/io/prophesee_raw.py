@@ -66,6 +66,8 @@ KNOWN_TYPES = {
     "evt2": frozenset({0x0, 0x1, 0x8, 0xA, 0xE, 0xF}),
     "evt3": frozenset({0x0, 0x1, 0x2, 0x3, 0x4, 0x5, 0x6, 0x7, 0x8, 0xA, 0xE, 0xF}),
 }
+# word type -> known, as a table (faster than np.isin)
+_KNOWN = {e: np.isin(np.arange(16), sorted(t)) for e, t in KNOWN_TYPES.items()}
 EVT2_TIME_HIGH_PERIOD = 1 << 28  # in units of 64 us
 EVT3_TIME_HIGH_PERIOD = 1 << 12  # in units of 4096 us
 DEFAULT_CHUNK_WORDS = 1 << 22
@@ -99,119 +101,157 @@ class Evt3State:
     base_polarity: int = 0
 
 
-def decode_evt2(words: np.ndarray, state: Evt2State) -> tuple[np.ndarray, np.ndarray]:
+def _word_of(words_with_events: np.ndarray, ends: np.ndarray | None = None):
+    """Map an event index (within a chunk) to the index of the word it came from; ``ends``:
+    the cumulative event counts of those words (``None``: one event per word)."""
+    if ends is None:
+        return lambda j: int(words_with_events[j])
+    return lambda j: int(words_with_events[np.searchsorted(ends, j, side="right")])
+
+
+def decode_evt2(words: np.ndarray, state: Evt2State):
     """Decode EVT 2.0 words (uint32, known types only) into events.
 
-    Returns ``(events, word_index)``: ``EVENT_DTYPE`` events and the index of the word each
-    came from; ``state`` is updated for the next chunk.
+    Returns ``(events, word_of)``: ``EVENT_DTYPE`` events and a function from an event's
+    index to the index of its word; ``state`` is updated for the next chunk.
     """
     kind = words >> 28
     is_high = kind == 0x8
     high = state.high(words[is_high] & 0x0FFFFFFF)
     cd = np.flatnonzero(kind <= 0x1)
-    high_index = (np.cumsum(is_high) - 1)[cd]  # the TIME_HIGH before each CD word, or -1
+    high_index = np.searchsorted(np.flatnonzero(is_high), cd) - 1  # the TIME_HIGH before, or -1
     if state.time_high is None:  # no time yet: the reference decoder drops these
         cd, high_index = cd[high_index >= 0], high_index[high_index >= 0]
-    base = np.full(len(cd), state.time_high or 0, np.int64)
-    base[high_index >= 0] = high[high_index[high_index >= 0]]
     if len(high):
+        base = high[np.maximum(high_index, 0)].astype(np.int64)
+        if state.time_high is not None:
+            base[high_index < 0] = state.time_high
         state.time_high = int(high[-1])
+    else:
+        base = np.full(len(cd), state.time_high or 0, np.int64)
     word = words[cd]
     events = np.empty(len(cd), dtype=EVENT_DTYPE)
     events["x"] = (word >> 11) & 0x7FF
     events["y"] = word & 0x7FF
-    events["p"] = kind[cd]
-    events["t"] = (base << 6) | ((word >> 22) & 0x3F).astype(np.int64)
-    return events, cd
+    events["p"] = word >> 28
+    events["t"] = (base << 6) | (word >> 22) & 0x3F
+    return events, _word_of(cd)
 
 
-def decode_evt3(words: np.ndarray, state: Evt3State) -> tuple[np.ndarray, np.ndarray]:
+def _bit_tables() -> tuple[np.ndarray, np.ndarray]:
+    """For every 12-bit mask: its number of set bits, and the position of its r-th set bit."""
+    masks = np.arange(1 << 12)
+    bits = (masks[:, None] >> np.arange(12)) & 1
+    nth = np.zeros((1 << 12, 12), np.int16)
+    rows, positions = np.nonzero(bits)
+    rank = np.cumsum(bits, axis=1)[rows, positions] - 1
+    nth[rows, rank] = positions
+    return bits.sum(axis=1), nth
+
+
+POPCOUNT, NTH_BIT = _bit_tables()
+
+
+def _last_before(positions: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """For each position in ``at``: the index in ``positions`` (sorted) of the last one
+    before it, or -1."""
+    return np.searchsorted(positions, at) - 1
+
+
+def decode_evt3(words: np.ndarray, state: Evt3State):
     """Decode EVT 3.0 words (uint16, known types only) into events, in stream order.
 
-    Returns ``(events, word_index)`` as ``decode_evt2``; ``state`` is updated.
+    Works on the positions of the state words (time, row, vector base) and of the words that
+    hold events, so each step is one vectorised pass. Returns ``(events, word_of)`` as
+    ``decode_evt2``; ``state`` is updated.
     """
     n = len(words)
-    kind = (words >> 12).astype(np.int8)
-    payload = (words & 0xFFF).astype(np.int64)
+    kind = words >> 12
+    payload = words & 0xFFF
+    at_high = np.flatnonzero(kind == 0x8)
+    at_low = np.flatnonzero(kind == 0x6)
+    at_row = np.flatnonzero(kind <= 0x1)
+    at_base = np.flatnonzero(kind == 0x3)
+    at_vect = np.flatnonzero((kind == 0x4) | (kind == 0x5))
+    emit = np.flatnonzero((kind == 0x2) | (kind == 0x4) | (kind == 0x5))
 
-    # time: unwrapped high bits per TIME_HIGH word, low bits per TIME_LOW word
-    is_high, is_low = kind == 0x8, kind == 0x6
-    high = state.high(payload[is_high])
-    previous = np.concatenate(([-1 if state.time_high is None else state.time_high], high[:-1]))
-    changed = np.zeros(n, bool)
-    changed[is_high] = high != previous
-    last_high, last_change, last_low = _ffill(is_high), _ffill(changed), _ffill(is_low)
-    high_at = np.full(n, -1 if state.time_high is None else state.time_high, np.int64)
-    high_at[last_high >= 0] = high[np.cumsum(is_high)[last_high >= 0] - 1]
-    low_at = np.where(
-        last_low > last_change,
-        payload[np.maximum(last_low, 0)],
-        np.where(last_change >= 0, 0, state.time_low),
-    )
+    # time: TIME_HIGH values unwrapped; a TIME_HIGH that changes them zeroes the low bits
+    high = state.high(payload[at_high].astype(np.int64))
+    previous = np.empty_like(high)
+    previous[:1] = -1 if state.time_high is None else state.time_high
+    previous[1:] = high[:-1]
+    at_change = at_high[high != previous]
+    low_values = payload[at_low].astype(np.int64)
 
-    # rows: the last ADDR_Y (0x0, CD) or its non-CD twin (0x1)
-    is_row = kind <= 0x1
-    last_row = _ffill(is_row)
-    row_known = (last_row >= 0) | (state.y is not None)
-    row = np.where(last_row >= 0, payload[np.maximum(last_row, 0)] & 0x7FF, state.y or 0)
-    row_cd = np.where(last_row >= 0, kind[np.maximum(last_row, 0)] == 0x0, state.y_is_cd)
-    emits = row_known & row_cd & (high_at >= 0)
+    def time_at(where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ih = _last_before(at_high, where)
+        high_at = high[np.maximum(ih, 0)] if len(high) else np.zeros(len(where), np.int64)
+        high_at = np.where(ih >= 0, high_at, -1 if state.time_high is None else state.time_high)
+        il, ic = _last_before(at_low, where), _last_before(at_change, where)
+        low_pos = np.where(il >= 0, at_low[np.maximum(il, 0)] if len(at_low) else -1, -1)
+        change_pos = np.where(ic >= 0, at_change[np.maximum(ic, 0)] if len(at_change) else -1, -1)
+        low_at = np.where(
+            low_pos > change_pos,
+            low_values[np.maximum(il, 0)] if len(low_values) else 0,
+            np.where(change_pos >= 0, 0, state.time_low),
+        )
+        return high_at, low_at
 
-    # vectors: base x from the last VECT_BASE_X plus 12/8 per vector word since
-    is_base, is_vect12, is_vect8 = kind == 0x3, kind == 0x4, kind == 0x5
-    step = np.where(is_vect12, 12, np.where(is_vect8, 8, 0))
-    steps = np.cumsum(step)
-    last_base = _ffill(is_base)
-    from_base = last_base >= 0
-    base_value = np.where(
-        from_base,
-        (payload[np.maximum(last_base, 0)] & 0x7FF)
-        + steps
-        - step
-        - steps[np.maximum(last_base, 0)],
-        (state.base_x or 0) + steps - step,
-    )
-    base_known = from_base | (state.base_x is not None)
-    base_polarity = np.where(
-        from_base, payload[np.maximum(last_base, 0)] >> 11, state.base_polarity
-    )
+    # vectors: base x from the last VECT_BASE_X plus 12 or 8 per vector word since
+    step = np.where(kind[at_vect] == 0x4, 12, 8)
+    steps_before = np.concatenate(([0], np.cumsum(step)))  # over vector words
 
-    single = np.flatnonzero((kind == 0x2) & emits)
-    vect = np.flatnonzero((is_vect12 | is_vect8) & emits & base_known)
-    mask = np.where(is_vect8[vect], payload[vect] & 0xFF, payload[vect])
-    bits = ((mask[:, None] >> np.arange(12)) & 1).astype(bool)
-    counts = np.zeros(n, np.int64)
-    counts[single] = 1
-    counts[vect] = bits.sum(axis=1)
-    start = np.cumsum(counts) - counts
-    events = np.empty(int(counts.sum()), dtype=EVENT_DTYPE)
-    word_index = np.empty(len(events), np.int64)
+    def base_at(where: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ib = _last_before(at_base, where)
+        steps = steps_before[np.searchsorted(at_vect, where)]
+        if len(at_base):
+            word = payload[at_base[np.maximum(ib, 0)]].astype(np.int64)
+            since = steps - steps_before[np.searchsorted(at_vect, at_base[np.maximum(ib, 0)])]
+            value = np.where(ib >= 0, (word & 0x7FF) + since, (state.base_x or 0) + steps)
+            polarity = np.where(ib >= 0, word >> 11, state.base_polarity)
+        else:
+            value = (state.base_x or 0) + steps
+            polarity = np.full(len(where), state.base_polarity)
+        known = (ib >= 0) | (state.base_x is not None)
+        return value, polarity, known
 
-    out = start[single]
-    events["x"][out] = payload[single] & 0x7FF
-    events["p"][out] = payload[single] >> 11
-    word_index[out] = single
-    vrow, bit = np.nonzero(bits)
-    first_of_row = np.cumsum(bits.sum(axis=1)) - bits.sum(axis=1)
-    out = start[vect][vrow] + (np.arange(len(vrow)) - first_of_row[vrow])
-    source = vect[vrow]
-    events["x"][out] = base_value[source] + bit
-    events["p"][out] = base_polarity[source]
-    word_index[out] = source
-    events["y"] = row[word_index]
-    events["t"] = (high_at[word_index] << 12) + low_at[word_index]
+    high_at, low_at = time_at(emit)
+    ir = _last_before(at_row, emit)
+    row_word = words[at_row[np.maximum(ir, 0)]] if len(at_row) else np.zeros(len(emit), np.uint16)
+    row = np.where(ir >= 0, row_word & 0x7FF, state.y or 0)
+    row_cd = np.where(ir >= 0, (row_word >> 12) == 0x0, state.y_is_cd)
+    row_known = (ir >= 0) | (state.y is not None)
+    emit_kind = kind[emit]
+    single = emit_kind == 0x2
+    base, base_polarity, base_known = base_at(emit)
+    ok = (high_at >= 0) & row_known & row_cd & (single | base_known)
+    emit, single, emit_kind = emit[ok], single[ok], emit_kind[ok]
+    word = payload[emit].astype(np.int64)
+    mask = np.where(single, 1, np.where(emit_kind == 0x5, word & 0xFF, word))
+    count = POPCOUNT[mask]
+    ends = np.cumsum(count)
+    total = int(ends[-1]) if len(ends) else 0
+    rank = np.arange(total) - np.repeat(ends - count, count)
+    events = np.empty(total, dtype=EVENT_DTYPE)
+    x0 = np.where(single, word & 0x7FF, base[ok])
+    events["x"] = np.repeat(x0, count) + NTH_BIT[np.repeat(mask, count), rank]
+    events["y"] = np.repeat(row[ok], count)
+    events["p"] = np.repeat(np.where(single, word >> 11, base_polarity[ok]), count)
+    events["t"] = np.repeat((high_at[ok] << 12) + low_at[ok], count)
 
     # carry the state past the last word
     if n:
+        end = np.array([n])
         if len(high):
             state.time_high = int(high[-1])
-        state.time_low = int(low_at[-1])
-        if last_row[-1] >= 0:
-            state.y, state.y_is_cd = int(row[-1]), bool(row_cd[-1])
-        if base_known[-1]:
-            state.base_x = int(base_value[-1] + step[-1])
-            state.base_polarity = int(base_polarity[-1])
-    return events, word_index
+        state.time_low = int(time_at(end)[1][0])
+        if len(at_row):
+            last = int(words[at_row[-1]])
+            state.y, state.y_is_cd = last & 0x7FF, (last >> 12) == 0x0
+        value, polarity, known = base_at(end)
+        if known[0]:
+            state.base_x, state.base_polarity = int(value[0]), int(polarity[0])
+    return events, _word_of(emit, ends)
 
 
 DECODERS = {"evt2": (decode_evt2, Evt2State), "evt3": (decode_evt3, Evt3State)}
@@ -258,7 +298,7 @@ def declared_sensor_size(path: PathLike) -> SensorSize | None:
 
 def _check_types(words: np.ndarray, encoding: str, path, offset: int) -> None:
     kind = words >> (8 * words.itemsize - 4)
-    bad = ~np.isin(kind, list(KNOWN_TYPES[encoding]))
+    bad = ~_KNOWN[encoding][kind]
     if bad.any():
         i = int(np.argmax(bad))
         raise EventFormatError(
@@ -283,9 +323,9 @@ def _decoded_chunks(path, layout: RawLayout, sensor, chunk_words: int) -> Iterat
                 return
             offset = layout.data_start + first_word * itemsize
             _check_types(words, layout.encoding, path, offset)
-            events, word_index = decode(words, state)
-            checker.offset_of = lambda i, o=offset, w=word_index, c=checker.count: (
-                o + int(w[i - c]) * itemsize
+            events, word_of = decode(words, state)
+            checker.offset_of = lambda i, o=offset, w=word_of, c=checker.count: (
+                o + w(i - c) * itemsize
             )
             first_word += len(words)
             if len(events):
@@ -301,8 +341,9 @@ def _reader(encoding: str):
         path = check_readable(path)
         layout = read_raw_layout(path, encoding)
         size = _sensor(layout, sensor_size)
-        chunks = list(_decoded_chunks(path, layout, size, DEFAULT_CHUNK_WORDS))
-        events = np.concatenate(chunks) if chunks else empty_events()
+        # one chunk: the whole file is read anyway, and no concatenation copies it again
+        chunks = list(_decoded_chunks(path, layout, size, max(layout.count, 1)))
+        events = np.concatenate(chunks) if len(chunks) > 1 else (chunks or [empty_events()])[0]
         return EventRecording(events, size, encoding, Path(path))
 
     read.__name__ = f"read_{encoding}"
