@@ -101,14 +101,6 @@ class Evt3State:
     base_polarity: int = 0
 
 
-def _word_of(words_with_events: np.ndarray, ends: np.ndarray | None = None):
-    """Map an event index (within a chunk) to the index of the word it came from; ``ends``:
-    the cumulative event counts of those words (``None``: one event per word)."""
-    if ends is None:
-        return lambda j: int(words_with_events[j])
-    return lambda j: int(words_with_events[np.searchsorted(ends, j, side="right")])
-
-
 def decode_evt2(words: np.ndarray, state: Evt2State):
     """Decode EVT 2.0 words (uint32, known types only) into events.
 
@@ -119,7 +111,7 @@ def decode_evt2(words: np.ndarray, state: Evt2State):
     is_high = kind == 0x8
     high = state.high(words[is_high] & 0x0FFFFFFF)
     cd = np.flatnonzero(kind <= 0x1)
-    high_index = np.searchsorted(np.flatnonzero(is_high), cd) - 1  # the TIME_HIGH before, or -1
+    high_index = _counts_before(is_high)[cd] - 1  # the TIME_HIGH before each CD word, or -1
     if state.time_high is None:  # no time yet: the reference decoder drops these
         cd, high_index = cd[high_index >= 0], high_index[high_index >= 0]
     if len(high):
@@ -135,123 +127,110 @@ def decode_evt2(words: np.ndarray, state: Evt2State):
     events["y"] = word & 0x7FF
     events["p"] = word >> 28
     events["t"] = (base << 6) | (word >> 22) & 0x3F
-    return events, _word_of(cd)
+    return events, lambda j: int(cd[j])
 
 
-def _bit_tables() -> tuple[np.ndarray, np.ndarray]:
-    """For every 12-bit mask: its number of set bits, and the position of its r-th set bit."""
-    masks = np.arange(1 << 12)
-    bits = (masks[:, None] >> np.arange(12)) & 1
-    nth = np.zeros((1 << 12, 12), np.int16)
-    rows, positions = np.nonzero(bits)
-    rank = np.cumsum(bits, axis=1)[rows, positions] - 1
-    nth[rows, rank] = positions
-    return bits.sum(axis=1), nth
+# for every 12-bit vector mask, which of its bits are set
+BITS = ((np.arange(1 << 12)[:, None] >> np.arange(12)) & 1).astype(bool)
 
 
-POPCOUNT, NTH_BIT = _bit_tables()
-
-
-def _last_before(positions: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """For each position in ``at``: the index in ``positions`` (sorted) of the last one
-    before it, or -1."""
-    return np.searchsorted(positions, at) - 1
+def _counts_before(mask: np.ndarray) -> np.ndarray:
+    """``[n + 1]``: how many ``True`` precede each position (and the total at ``n``)."""
+    counts = np.zeros(len(mask) + 1, np.int32 if len(mask) < 2**31 else np.int64)
+    np.cumsum(mask, out=counts[1:])
+    return counts
 
 
 def decode_evt3(words: np.ndarray, state: Evt3State):
     """Decode EVT 3.0 words (uint16, known types only) into events, in stream order.
 
-    Works on the positions of the state words (time, row, vector base) and of the words that
-    hold events, so each step is one vectorised pass. Returns ``(events, word_of)`` as
-    ``decode_evt2``; ``state`` is updated.
+    For every word that holds events, the last time, row and vector-base words before it
+    are found by counting (cumulative sums), so each step is one vectorised pass. Returns
+    ``(events, word_of)`` as ``decode_evt2``; ``state`` is updated.
     """
     n = len(words)
     kind = words >> 12
     payload = words & 0xFFF
-    at_high = np.flatnonzero(kind == 0x8)
-    at_low = np.flatnonzero(kind == 0x6)
-    at_row = np.flatnonzero(kind <= 0x1)
-    at_base = np.flatnonzero(kind == 0x3)
-    at_vect = np.flatnonzero((kind == 0x4) | (kind == 0x5))
-    emit = np.flatnonzero((kind == 0x2) | (kind == 0x4) | (kind == 0x5))
+    is_high, is_low, is_row, is_base = kind == 0x8, kind == 0x6, kind <= 0x1, kind == 0x3
+    is_vect = (kind == 0x4) | (kind == 0x5)
+    emit = np.flatnonzero(is_vect | (kind == 0x2))
+    at = np.append(emit, n)  # the words with events, and the end of the chunk
 
     # time: TIME_HIGH values unwrapped; a TIME_HIGH that changes them zeroes the low bits
+    at_high = np.flatnonzero(is_high)
     high = state.high(payload[at_high].astype(np.int64))
     previous = np.empty_like(high)
     previous[:1] = -1 if state.time_high is None else state.time_high
     previous[1:] = high[:-1]
-    at_change = at_high[high != previous]
-    low_values = payload[at_low].astype(np.int64)
+    changed = np.zeros(n, bool)
+    changed[at_high[high != previous]] = True
+    ih = _counts_before(is_high)[at] - 1
+    ic = _counts_before(changed)[at] - 1
+    il = _counts_before(is_low)[at] - 1
+    at_low, at_change = np.flatnonzero(is_low), np.flatnonzero(changed)
+    high_at = np.where(
+        ih >= 0,
+        high[np.maximum(ih, 0)] if len(high) else 0,
+        -1 if state.time_high is None else state.time_high,
+    )
+    low_pos = np.where(il >= 0, at_low[np.maximum(il, 0)] if len(at_low) else -1, -1)
+    change_pos = np.where(ic >= 0, at_change[np.maximum(ic, 0)] if len(at_change) else -1, -1)
+    low_at = np.where(
+        low_pos > change_pos,
+        payload[np.maximum(low_pos, 0)],
+        np.where(change_pos >= 0, 0, state.time_low),
+    )
 
-    def time_at(where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ih = _last_before(at_high, where)
-        high_at = high[np.maximum(ih, 0)] if len(high) else np.zeros(len(where), np.int64)
-        high_at = np.where(ih >= 0, high_at, -1 if state.time_high is None else state.time_high)
-        il, ic = _last_before(at_low, where), _last_before(at_change, where)
-        low_pos = np.where(il >= 0, at_low[np.maximum(il, 0)] if len(at_low) else -1, -1)
-        change_pos = np.where(ic >= 0, at_change[np.maximum(ic, 0)] if len(at_change) else -1, -1)
-        low_at = np.where(
-            low_pos > change_pos,
-            low_values[np.maximum(il, 0)] if len(low_values) else 0,
-            np.where(change_pos >= 0, 0, state.time_low),
-        )
-        return high_at, low_at
-
-    # vectors: base x from the last VECT_BASE_X plus 12 or 8 per vector word since
-    step = np.where(kind[at_vect] == 0x4, 12, 8)
-    steps_before = np.concatenate(([0], np.cumsum(step)))  # over vector words
-
-    def base_at(where: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        ib = _last_before(at_base, where)
-        steps = steps_before[np.searchsorted(at_vect, where)]
-        if len(at_base):
-            word = payload[at_base[np.maximum(ib, 0)]].astype(np.int64)
-            since = steps - steps_before[np.searchsorted(at_vect, at_base[np.maximum(ib, 0)])]
-            value = np.where(ib >= 0, (word & 0x7FF) + since, (state.base_x or 0) + steps)
-            polarity = np.where(ib >= 0, word >> 11, state.base_polarity)
-        else:
-            value = (state.base_x or 0) + steps
-            polarity = np.full(len(where), state.base_polarity)
-        known = (ib >= 0) | (state.base_x is not None)
-        return value, polarity, known
-
-    high_at, low_at = time_at(emit)
-    ir = _last_before(at_row, emit)
-    row_word = words[at_row[np.maximum(ir, 0)]] if len(at_row) else np.zeros(len(emit), np.uint16)
+    # rows: the last ADDR_Y (0x0, CD) or its non-CD twin (0x1)
+    at_row = np.flatnonzero(is_row)
+    ir = _counts_before(is_row)[at] - 1
+    row_word = words[at_row[np.maximum(ir, 0)]] if len(at_row) else np.zeros(len(at), np.uint16)
     row = np.where(ir >= 0, row_word & 0x7FF, state.y or 0)
     row_cd = np.where(ir >= 0, (row_word >> 12) == 0x0, state.y_is_cd)
     row_known = (ir >= 0) | (state.y is not None)
-    emit_kind = kind[emit]
-    single = emit_kind == 0x2
-    base, base_polarity, base_known = base_at(emit)
-    ok = (high_at >= 0) & row_known & row_cd & (single | base_known)
-    emit, single, emit_kind = emit[ok], single[ok], emit_kind[ok]
+
+    # vectors: base x from the last VECT_BASE_X plus 12 or 8 per vector word since
+    at_base = np.flatnonzero(is_base)
+    steps = np.zeros(n + 1, np.int64)
+    np.cumsum(np.where(kind == 0x4, 12, 0) + np.where(kind == 0x5, 8, 0), out=steps[1:])
+    ib = _counts_before(is_base)[at] - 1
+    if len(at_base):
+        base_pos = at_base[np.maximum(ib, 0)]
+        base_word = payload[base_pos].astype(np.int64)
+        since = steps[at] - steps[base_pos]
+        base = np.where(ib >= 0, (base_word & 0x7FF) + since, (state.base_x or 0) + steps[at])
+        base_polarity = np.where(ib >= 0, base_word >> 11, state.base_polarity)
+    else:
+        base = (state.base_x or 0) + steps[at]
+        base_polarity = np.full(len(at), state.base_polarity)
+    base_known = (ib >= 0) | (state.base_x is not None)
+
+    # the events: one per ADDR_X word, one per set bit of a vector mask
+    single = kind[emit] == 0x2
+    ok = (high_at[:-1] >= 0) & row_known[:-1] & row_cd[:-1] & (single | base_known[:-1])
     word = payload[emit].astype(np.int64)
-    mask = np.where(single, 1, np.where(emit_kind == 0x5, word & 0xFF, word))
-    count = POPCOUNT[mask]
-    ends = np.cumsum(count)
-    total = int(ends[-1]) if len(ends) else 0
-    rank = np.arange(total) - np.repeat(ends - count, count)
-    events = np.empty(total, dtype=EVENT_DTYPE)
-    x0 = np.where(single, word & 0x7FF, base[ok])
-    events["x"] = np.repeat(x0, count) + NTH_BIT[np.repeat(mask, count), rank]
-    events["y"] = np.repeat(row[ok], count)
-    events["p"] = np.repeat(np.where(single, word >> 11, base_polarity[ok]), count)
-    events["t"] = np.repeat((high_at[ok] << 12) + low_at[ok], count)
+    mask = np.where(single, 1, np.where(kind[emit] == 0x5, word & 0xFF, word))
+    mask[~ok] = 0
+    flat = np.flatnonzero(BITS[mask])  # row-major: stream order, then bit order
+    source = flat // 12
+    bit = flat - source * 12
+    events = np.empty(len(source), dtype=EVENT_DTYPE)
+    x0 = np.where(single, word & 0x7FF, base[:-1])
+    events["x"] = x0[source] + bit
+    events["y"] = row[source]
+    events["p"] = np.where(single, word >> 11, base_polarity[:-1])[source]
+    events["t"] = ((high_at[:-1] << 12) + low_at[:-1])[source]
 
     # carry the state past the last word
     if n:
-        end = np.array([n])
         if len(high):
             state.time_high = int(high[-1])
-        state.time_low = int(time_at(end)[1][0])
-        if len(at_row):
-            last = int(words[at_row[-1]])
-            state.y, state.y_is_cd = last & 0x7FF, (last >> 12) == 0x0
-        value, polarity, known = base_at(end)
-        if known[0]:
-            state.base_x, state.base_polarity = int(value[0]), int(polarity[0])
-    return events, _word_of(emit, ends)
+        state.time_low = int(low_at[-1])
+        if ir[-1] >= 0:
+            state.y, state.y_is_cd = int(row[-1]), bool(row_cd[-1])
+        if base_known[-1]:
+            state.base_x, state.base_polarity = int(base[-1]), int(base_polarity[-1])
+    return events, lambda j: int(emit[source[j]])
 
 
 DECODERS = {"evt2": (decode_evt2, Evt2State), "evt3": (decode_evt3, Evt3State)}
