@@ -12,9 +12,10 @@ times have sub-microsecond digits), except that a product within 1e-6 us below a
 number counts as that number: ``0.000249 * 1e6`` is ``248.99999999999997`` in floating
 point, which truncation would turn into 248. Columns must be in time order.
 
-Read through ``scipy.io.loadmat`` (imported when called), so the whole file is read at once
-(ST-MNIST samples are about 40 kB); MATLAB 7.3 files (HDF5 inside) are refused. Any other
-set of variables is refused with the names found.
+Read through ``scipy.io.loadmat`` (imported when called), as Tonic did, so the whole file
+is read at once (ST-MNIST samples are about 40 kB); MATLAB 7.3 files (HDF5 inside) are
+refused. Any other set of variables is refused with the names found. On the sample,
+``scripts/bench_reading_formats.py`` measures 4.0 ms against 2.2 ms for ``loadmat`` alone.
 """
 
 from __future__ import annotations
