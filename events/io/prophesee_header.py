@@ -142,8 +142,6 @@ def read_header(path: Path) -> PropheseeHeader:
 
 def raw_encoding(path: Path) -> str | None:
     """``"evt2"``/``"evt3"`` (or another declared encoding) of a ``%``-header file, ``None``
-    if it declares none or its header cannot be parsed (for format detection only)."""
-    try:
-        return read_header(path).encoding
-    except EventFormatError:
-        return None
+    if it declares none (for format detection; a damaged header raises, naming its
+    offset, rather than leaving the format to the extension)."""
+    return read_header(path).encoding
