@@ -82,9 +82,15 @@ EVT3_TIME_HIGH_PERIOD = 1 << 12  # in units of 4096 us
 DEFAULT_CHUNK_WORDS = 1 << 22
 
 
-def _ffill(mask: np.ndarray) -> np.ndarray:
-    """For every position, the index of the last ``True`` at or before it, or -1."""
-    return np.maximum.accumulate(np.where(mask, np.arange(len(mask)), -1))
+# for every 12-bit vector mask, which of its bits are set
+BITS = ((np.arange(1 << 12)[:, None] >> np.arange(12)) & 1).astype(bool)
+
+
+def _counts_before(mask: np.ndarray) -> np.ndarray:
+    """``[n + 1]``: how many ``True`` precede each position (and the total at ``n``)."""
+    counts = np.zeros(len(mask) + 1, np.int32 if len(mask) < 2**31 else np.int64)
+    np.cumsum(mask, out=counts[1:])
+    return counts
 
 
 @dataclass
@@ -137,17 +143,6 @@ def decode_evt2(words: np.ndarray, state: Evt2State):
     events["p"] = word >> 28
     events["t"] = (base << 6) | (word >> 22) & 0x3F
     return events, lambda j: int(cd[j])
-
-
-# for every 12-bit vector mask, which of its bits are set
-BITS = ((np.arange(1 << 12)[:, None] >> np.arange(12)) & 1).astype(bool)
-
-
-def _counts_before(mask: np.ndarray) -> np.ndarray:
-    """``[n + 1]``: how many ``True`` precede each position (and the total at ``n``)."""
-    counts = np.zeros(len(mask) + 1, np.int32 if len(mask) < 2**31 else np.int64)
-    np.cumsum(mask, out=counts[1:])
-    return counts
 
 
 def decode_evt3(words: np.ndarray, state: Evt3State):
