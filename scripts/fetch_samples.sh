@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fetches the real event recordings that the tests read: the sample files shipped in the
-# source distribution of tonic 1.6.0 on PyPI (N-MNIST .bin, DV .aedat4, an AEDAT 2.0 header).
+# source distribution of tonic 1.6.0 on PyPI (N-MNIST .bin, DV .aedat4, a DAVIS346 AEDAT 2.0
+# header, N-CARS Prophesee .dat, ST-MNIST .mat).
 # They land in .samples/tonic/ (ignored by git); tests skip with a reason when they are absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."

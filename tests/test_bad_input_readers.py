@@ -190,3 +190,34 @@ def test_a_real_rust_panic_of_the_decoder_becomes_an_event_format_error(tmp_path
     for call in (lambda: read_events(path), lambda: list(iter_events(path))):
         with pytest.raises(EventFormatError, match=message):
             call()
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b"% Width 3\xb204\n", r"Width '3²04' is not a size"),
+        (b"% Height 0\n", r"Height '0' is not a size"),
+        (b"% geometry 1280x72\xb9\n", r"height '72¹' is not a size"),
+        (b"% geometry 1280\n", r"geometry '1280' is not WIDTHxHEIGHT"),
+        (b"% format EVT3;height=99999;width=4\n", r"height '99999' is not a size in 1..32768"),
+    ],
+)
+def test_prophesee_header_sizes_must_be_ascii_numbers_in_range(tmp_path, line, message):
+    # a flipped bit turns a digit into "²" or "¹" (latin-1), which str.isdigit() accepts
+    path = tmp_path / "h.dat"
+    path.write_bytes(b"% Date 2024\n" + line + b"% Version 2\n\x0c\x08")
+    format = "evt3" if b"format" in line else "prophesee-dat"
+    with pytest.raises(EventFormatError, match=message) as caught:
+        read_events(path, format=format)
+    assert str(path) in str(caught.value) and caught.value.offset == 12
+
+
+def test_prophesee_header_without_end_of_line_or_longer_than_1_mib(tmp_path):
+    path = tmp_path / "h.raw"
+    path.write_bytes(b"% evt 3.0\n% geometry 64x48")
+    with pytest.raises(EventFormatError, match="truncated Prophesee header") as caught:
+        read_events(path)
+    assert caught.value.offset == 10
+    path.write_bytes(b"% evt 3.0\n% " + b"x" * (1 << 20) + b"\n")
+    with pytest.raises(EventFormatError, match="longer than 1 MiB"):
+        read_events(path, format="evt3")

@@ -143,3 +143,36 @@ def test_render_png_and_gif_and_info_of_event_files(tmp_path, gesture_root):
     info = run("info", str(tmp_path / "set.h5"), str(single), cwd=tmp_path)
     assert info.returncode == 0, info.stderr
     assert "histogram    zero: 2, one: 1" in info.stdout and "gesture-npy" in info.stdout
+
+
+def test_info_describes_all_five_tonic_samples(tmp_path):
+    from conftest import SAMPLES
+
+    names = [
+        "sample_nmnist.bin",
+        "sample.aedat4",
+        "sample_aedat_header.aedat",
+        "sample_ncars.dat",
+        "sample_stmnist.mat",
+    ]
+    missing = [n for n in names if not (SAMPLES / n).exists()]
+    if missing:
+        pytest.skip(f"real samples {missing} not found in {SAMPLES}: run scripts/fetch_samples.sh")
+    result = run("info", *(str(SAMPLES / n) for n in names), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    blocks = {}
+    for block in result.stdout.strip().split("\n" + str(SAMPLES)):
+        lines = block.strip().splitlines()
+        name = Path(lines[0]).name
+        blocks[name] = dict(line.split(None, 1) for line in lines[1:])
+    expected = {
+        "sample_nmnist.bin": ("atis", "None", "4325", "0.310521", "0.496"),
+        "sample.aedat4": ("aedat4", "(320, 240, 2)", "111954", "0.589917", "0.4915"),
+        "sample_aedat_header.aedat": ("aedat2", "(346, 260, 2)", "0", "0.0", "None"),
+        "sample_ncars.dat": ("prophesee-dat", "None", "2009", "0.099952", "0.672"),
+        "sample_stmnist.mat": ("stmnist-mat", "(10, 10, 2)", "2346", "0.699118", "0.6824"),
+    }
+    for name, (fmt, sensor, events, duration, on_share) in expected.items():
+        fields = blocks[name]
+        assert (fields["format"], fields["sensor_size"], fields["events"]) == (fmt, sensor, events)
+        assert (fields["duration_s"], fields["on_share"]) == (duration, on_share)

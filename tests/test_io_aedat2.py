@@ -1,16 +1,26 @@
-"""AEDAT 2.0 (DVS128): equality with SpikingJelly's CIFAR10-DVS decoding and Tonic's AER
-parsing, the real header sample, timestamp wrap-around, damage."""
+"""AEDAT 2.0: DVS128 (equality with SpikingJelly's CIFAR10-DVS decoding and Tonic's AER
+parsing) and DAVIS (equality with Tonic's ``read_davis_346`` on polarity events, APS, IMU
+and trigger records skipped), the real DAVIS346 header sample, timestamp wrap-around,
+damage."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from conftest import sample_file
+from native_layouts import davis_addresses, write_davis_aedat2
 from test_io_fakes import random_events
 
 from snn_transfer.errors import EventFormatError
 from snn_transfer.events.core import EVENT_DTYPE, make_events
-from snn_transfer.events.io import iter_aedat2, read_aedat2, read_aedat2_header, write_aedat2
+from snn_transfer.events.io import (
+    describe,
+    iter_aedat2,
+    read_aedat2,
+    read_aedat2_header,
+    read_events,
+    write_aedat2,
+)
 from snn_transfer.events.io.aedat2 import RECORD, TIME_PERIOD
 
 HEADER = b"#!AER-DAT2.0\r\n# This is a raw AE data file\r\n# AEChip: Tmpdiff128\r\n"
@@ -86,10 +96,12 @@ def test_real_header_sample_is_parsed_like_tonic():
     assert header.chip == "eu.seebetter.ini.chips.davis.Davis346red"
     assert header.lines[0] == "!AER-DAT2.0" and len(header.lines) == 12
     assert len(tonic_io.get_aer_events_from_file(str(path), version, data_start)) == 0
-    # a DAVIS346 lays its addresses out differently: refuse rather than mis-decode
-    with pytest.raises(EventFormatError, match="Davis346red, not a DVS128") as info:
-        read_aedat2(path)
-    assert str(path) in str(info.value)
+    # a DAVIS346 recording with no records: an empty stream on the chip's sensor
+    recording = read_aedat2(path)
+    assert recording.sensor_size == (346, 260, 2) and len(recording.events) == 0
+    assert len(tonic_io.read_davis_346(str(path))[2]) == 0
+    info = describe(path)
+    assert (info["format"], info["sensor_size"], info["events"]) == ("aedat2", (346, 260, 2), 0)
 
 
 def test_timestamp_wrap_adds_2_pow_32(tmp_path):
@@ -161,3 +173,91 @@ def test_timestamps_going_back_name_the_record(tmp_path):
     with pytest.raises(EventFormatError, match=r"200 -> 150") as info:
         read_aedat2(path)
     assert info.value.index == 2 and info.value.offset == len(HEADER) + 16
+
+
+# --- DAVIS ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def davis(tmp_path, rng):
+    events = random_events(rng, 3000, (346, 260, 2), t_max=2_000_000)
+    events["t"] += 1_000_000
+    return tmp_path / "davis.aedat", events
+
+
+def test_davis346_equals_tonic_read_davis_346(davis):
+    tonic_io = pytest.importorskip("tonic.io")
+    path, events = davis
+    write_davis_aedat2(path, events)
+    recording = read_events(path)
+    assert recording.format == "aedat2" and recording.sensor_size == (346, 260, 2)
+    np.testing.assert_array_equal(recording.events, events)
+    shape, _, theirs = tonic_io.read_davis_346(str(path))
+    assert shape == (346, 260)
+    for field in "xytp":
+        np.testing.assert_array_equal(events[field], theirs[field].astype(np.int64))
+
+
+def test_davis_aps_imu_and_trigger_records_are_skipped(davis, rng):
+    tonic_io = pytest.importorskip("tonic.io")
+    path, events = davis
+    address = write_davis_aedat2(path, events, others=400, rng=rng)
+    np.testing.assert_array_equal(read_aedat2(path).events, events)
+    for chunk in (1, 333, 1 << 20):
+        np.testing.assert_array_equal(np.concatenate(list(iter_aedat2(path, chunk))), events)
+    # Tonic decodes the 400 other records as polarity events too
+    theirs = tonic_io.read_davis_346(str(path))[2]
+    assert len(theirs) == len(events) + 400
+    polarity = ((address & 0x80000000) == 0) & ((address & 0xC00) != 0x400)
+    assert polarity.sum() == len(events)
+    np.testing.assert_array_equal(theirs["x"][polarity], events["x"])
+
+
+def test_davis_address_bits_by_hand(tmp_path):
+    path = tmp_path / "bits.aedat"
+    # y_raw 0 (bottom row), x_raw 0 (rightmost column), ON
+    address = [(0 << 22) | (0 << 12) | (1 << 11), (259 << 22) | (345 << 12), 0x80000C00]
+    write_davis_aedat2(path, make_events([0], [0], [0], [0]))
+    header = path.read_bytes()[: read_aedat2_header(path).data_start]
+    raw_file(path, address, [5, 6, 7], header=header)
+    assert read_aedat2(path).events.tolist() == [(345, 259, 5, 1), (0, 0, 6, 0)]
+
+
+@pytest.mark.parametrize(
+    ("chip", "size"),
+    [("DAVIS240C", (240, 180, 2)), ("Davis640", (640, 480, 2)), ("Davis346B", (346, 260, 2))],
+)
+def test_davis_chips_give_their_sensor_size(tmp_path, rng, chip, size):
+    events = random_events(rng, 500, size)
+    path = tmp_path / "c.aedat"
+    write_davis_aedat2(path, events, size, chip=chip)
+    recording = read_events(path)
+    assert recording.sensor_size == size
+    np.testing.assert_array_equal(recording.events, events)
+    assert davis_addresses(events, *size[:2]).max() < 2**31
+
+
+def test_unknown_chips_are_refused_naming_the_supported_ones(tmp_path):
+    path = tmp_path / "u.aedat"
+    for chip in ("Davis346mini", "SomeFutureSensor"):
+        write_davis_aedat2(path, make_events([1], [1], [1], [1]), chip=chip)
+        with pytest.raises(
+            EventFormatError, match=f"AEChip .*{chip}, whose address layout"
+        ) as info:
+            read_events(path)
+        assert "DVS128 / Tmpdiff128 (128x128), DAVIS346* (346x260)" in str(info.value)
+        assert str(path) in str(info.value) and info.value.offset == 0
+
+
+def test_davis_address_outside_the_chip_names_the_record(tmp_path):
+    path = tmp_path / "o.aedat"
+    write_davis_aedat2(path, make_events([1, 2], [1, 2], [1, 2], [1, 1]))
+    start = read_aedat2_header(path).data_start
+    data = bytearray(path.read_bytes())
+    data[start + 8 : start + 12] = ((400 << 12) | (1 << 22)).to_bytes(4, "big")
+    path.write_bytes(bytes(data))
+    with pytest.raises(
+        EventFormatError, match=r"address of \(400, 1\) outside the DAVIS346"
+    ) as info:
+        read_events(path)
+    assert info.value.offset == start + 8

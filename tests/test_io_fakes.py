@@ -1,7 +1,9 @@
 """Small fake recordings in every native layout, shared by the io tests.
 
-The fakes are written by our own writers; other tests check them against Tonic's and
-SpikingJelly's readers, so a writer that drifts from the real layout fails there.
+The fakes are written by our own writers, or, for formats the package only reads, by the
+test-side writers in ``native_layouts``; other tests check them against Tonic's,
+expelliarmus' and SpikingJelly's readers, so a writer that drifts from the real layout
+fails there.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from native_layouts import READ_ONLY_WRITERS
 
 from snn_transfer.events.core import EVENT_DTYPE, make_events
 from snn_transfer.events.io import write_events
@@ -20,7 +23,13 @@ FAKES = {
     "aedat2": ("fake.aedat", (128, 128, 2), 1),
     "gesture-npy": ("fake.npy", (128, 128, 2), 1000),
     "hdf5": ("fake.h5", (240, 180, 2), 1),
+    "prophesee-dat": ("fake.dat", (304, 240, 2), 1),
+    "evt2": ("fake_evt2.raw", (640, 480, 2), 1),
+    "evt3": ("fake_evt3.raw", (1280, 720, 2), 1),
+    "stmnist-mat": ("fake.mat", (10, 10, 2), 1),
 }
+# the formats our own writers write (the others: test-side writers of the real layout)
+WRITTEN = tuple(f for f in FAKES if f not in READ_ONLY_WRITERS)
 
 
 def random_events(
@@ -46,7 +55,10 @@ def write_fake(
     name, sensor, unit = FAKES[format]
     events = random_events(rng, n, sensor, t_unit=unit)
     path = directory / name
-    write_events(path, events, format, sensor)
+    if format in READ_ONLY_WRITERS:
+        READ_ONLY_WRITERS[format](path, events, sensor)
+    else:
+        write_events(path, events, format, sensor)
     return path, events
 
 

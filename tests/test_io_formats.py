@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 from conftest import REPO, sample_file
-from test_io_fakes import FAKES, random_events, write_fake
+from test_io_fakes import FAKES, WRITTEN, random_events, write_fake
 
 from snn_transfer.errors import EventFormatError
 from snn_transfer.events.core import make_events
@@ -25,11 +25,28 @@ from snn_transfer.events.io import (
 
 
 def test_registry_lists_every_format_once():
-    assert sorted(FORMATS) == ["aedat2", "aedat4", "atis", "gesture-npy", "hdf5"]
+    assert sorted(FORMATS) == [
+        "aedat2",
+        "aedat4",
+        "atis",
+        "evt2",
+        "evt3",
+        "gesture-npy",
+        "hdf5",
+        "prophesee-dat",
+        "stmnist-mat",
+    ]
     extensions = [e for f in FORMATS.values() for e in f.extensions]
-    assert len(extensions) == len(set(extensions))
+    # .raw is EVT 2.0 or EVT 3.0; the header tells which
+    assert [e for e in extensions if extensions.count(e) > 1] == [".raw", ".raw"]
     assert all(f.name == name for name, f in FORMATS.items())
     assert set(FORMATS) == set(FAKES)
+    assert {f for f in FORMATS if FORMATS[f].write is None} == {
+        "prophesee-dat",
+        "evt2",
+        "evt3",
+        "stmnist-mat",
+    }
 
 
 @pytest.mark.parametrize("format", sorted(FAKES))
@@ -56,11 +73,11 @@ def test_iter_events_equals_read_events(tmp_path, rng, format):
 @pytest.mark.parametrize("format", sorted(FAKES))
 def test_magic_wins_over_a_misleading_extension(tmp_path, rng, format):
     path, _ = write_fake(tmp_path, format, rng, n=20)
-    if FORMATS[format].magic:
-        renamed = path.rename(tmp_path / "recording.dat")
+    if FORMATS[format].magic:  # named like a headerless ATIS file
+        renamed = path.rename(tmp_path / "recording.bin")
         assert detect_format(renamed) == format
     else:  # headerless ATIS: only the extension tells
-        renamed = path.rename(tmp_path / "recording.dat")
+        renamed = path.rename(tmp_path / "recording.xyz")
         with pytest.raises(EventFormatError, match="unknown event file format"):
             detect_format(renamed)
         assert len(read_events(renamed, format=format).events) == 20
@@ -102,9 +119,12 @@ def test_write_events_is_atomic(tmp_path, rng):
     path = tmp_path / "x.bin"
     write_events(path, good, "atis")
     unsorted = make_events([1, 1], [1, 1], [10, 5], [0, 1])
-    for format in FORMATS:
+    for format in WRITTEN:
         with pytest.raises(EventFormatError, match="back in time"):
             write_events(path, unsorted, format, (34, 34, 2))
+    for format in set(FORMATS) - set(WRITTEN):
+        with pytest.raises(EventFormatError, match=f"the {format} format is read, not written"):
+            write_events(path, good, format, (34, 34, 2))
     np.testing.assert_array_equal(read_events(path).events, good)  # old file untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.bin"]
 

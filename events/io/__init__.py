@@ -14,11 +14,14 @@ Generic entry points go through the ``FORMATS`` registry:
 * ``detect_format(path)``, ``describe(path, format=None)``
 
 Formats: ``atis`` (N-MNIST / N-Caltech101 ``.bin``), ``aedat4`` (``.aedat4``), ``aedat2``
-(DVS128 ``.aedat``, original CIFAR10-DVS), ``gesture-npy`` (Tonic's DVS128 Gesture
-``.npy``), ``hdf5`` (our own files; many labelled streams: ``EventDataset`` /
-``EventDatasetWriter``).
+(jAER ``.aedat``: DVS128 as in the original CIFAR10-DVS, DAVIS polarity events),
+``gesture-npy`` (Tonic's DVS128 Gesture ``.npy``), ``hdf5`` (our own files; many labelled
+streams: ``EventDataset`` / ``EventDatasetWriter``), and, read only, ``prophesee-dat``
+(N-CARS ``.dat``), ``evt2`` / ``evt3`` (Prophesee ``.raw``), ``stmnist-mat`` (ST-MNIST
+``.mat``).
 
-Importing this package loads numpy only; ``aedat`` and ``h5py`` are imported when used.
+Importing this package loads numpy only; ``aedat``, ``h5py`` and ``scipy`` are imported
+when used.
 """
 
 from snn_transfer.events.io.aedat2 import (
@@ -50,6 +53,9 @@ from snn_transfer.events.io.formats import (
 )
 from snn_transfer.events.io.gesture import iter_gesture_npy, read_gesture_npy, write_gesture_npy
 from snn_transfer.events.io.hdf5 import iter_hdf5_events, read_hdf5_events, write_hdf5_events
+from snn_transfer.events.io.mat import iter_stmnist_mat, read_stmnist_mat
+from snn_transfer.events.io.prophesee_dat import iter_prophesee_dat, read_prophesee_dat
+from snn_transfer.events.io.prophesee_raw import iter_evt2, iter_evt3, read_evt2, read_evt3
 
 __all__ = [
     "FORMATS",
@@ -69,16 +75,24 @@ __all__ = [
     "iter_aedat4",
     "iter_atis",
     "iter_events",
+    "iter_evt2",
+    "iter_evt3",
     "iter_gesture_npy",
     "iter_hdf5_events",
+    "iter_prophesee_dat",
+    "iter_stmnist_mat",
     "read_aedat2",
     "read_aedat2_header",
     "read_aedat4",
     "read_aedat4_header",
     "read_atis",
     "read_events",
+    "read_evt2",
+    "read_evt3",
     "read_gesture_npy",
     "read_hdf5_events",
+    "read_prophesee_dat",
+    "read_stmnist_mat",
     "write_aedat2",
     "write_aedat4",
     "write_atis",

@@ -182,6 +182,44 @@ def check_chunk_size(chunk_size: int) -> int:
     return int(chunk_size)
 
 
+@dataclass
+class CounterUnwrap:
+    """Unwrap a hardware time counter that wraps every ``period`` microseconds, chunk by chunk.
+
+    A drop of at least ``min_drop`` (default: more than half the period) between consecutive
+    values is read as a wrap and adds ``period`` to every later value; smaller drops are left
+    for the stream checks to report as damage. ``wraps`` and ``last`` carry the state across
+    chunks.
+    """
+
+    period: int
+    min_drop: int | None = None
+    wraps: int = 0
+    last: int | None = None
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        """``raw`` counter values (any unsigned integer dtype) unwrapped: ``raw`` itself
+        while nothing has wrapped (callers assign it into int64 fields), else int64."""
+        if len(raw) == 0:
+            return raw
+        first_drop = self.last is not None and int(raw[0]) < self.last
+        if not self.wraps and not first_drop and not bool(np.any(raw[1:] < raw[:-1])):
+            self.last = int(raw[-1])
+            return raw  # the common case: no decrease at all, no copy
+        t = raw.astype(np.int64)
+        before = np.empty_like(t)
+        before[0] = t[0] if self.last is None else self.last
+        before[1:] = t[:-1]
+        min_drop = self.period // 2 + 1 if self.min_drop is None else self.min_drop
+        wrapped = (before - t) >= min_drop
+        self.last = int(t[-1])
+        if self.wraps or wrapped.any():
+            count = np.cumsum(wrapped, dtype=np.int64) + self.wraps
+            t += count * self.period
+            self.wraps = int(count[-1])
+        return t
+
+
 def empty_events() -> np.ndarray:
     """A zero-length ``EVENT_DTYPE`` array."""
     return np.empty(0, dtype=EVENT_DTYPE)

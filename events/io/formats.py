@@ -4,6 +4,12 @@
 extensions, magic bytes). Everything generic (``read_events``, ``iter_events``,
 ``write_events``, ``detect_format``, ``describe``) goes through it; adding a format means
 adding one entry here.
+
+Detection: a file's first bytes are matched against each format's magic; where several
+formats share one (Prophesee ``.dat`` and ``.raw`` files all start with ``% ``), the
+format's ``claims`` looks at the header to decide. Without a magic match the extension
+decides, unless several formats use it (``.raw``: EVT 2.0 or EVT 3.0), which is an error
+asking for ``format=``.
 """
 
 from __future__ import annotations
@@ -16,7 +22,17 @@ import numpy as np
 
 from snn_transfer.errors import EventFormatError
 from snn_transfer.events.core import SensorSize
-from snn_transfer.events.io import aedat2, aedat4, atis, gesture, hdf5
+from snn_transfer.events.io import (
+    aedat2,
+    aedat4,
+    atis,
+    gesture,
+    hdf5,
+    mat,
+    prophesee_dat,
+    prophesee_header,
+    prophesee_raw,
+)
 from snn_transfer.events.io.base import EventRecording, PathLike, check_readable
 
 DEFAULT_CHUNK_SIZE = 1 << 20
@@ -35,9 +51,11 @@ class EventFormat:
         read: ``read(path, *, sensor_size=None) -> EventRecording``.
         iterate: ``iterate(path, chunk_size, *, sensor_size=None)`` yielding ``EVENT_DTYPE``
             arrays of at most ``chunk_size`` events.
-        write: ``write(path, events, sensor_size)``.
+        write: ``write(path, events, sensor_size)``, or ``None`` for formats we only read.
         declared_sensor: ``declared_sensor(path)`` -> the ``(W, H, P)`` the file or format
             declares, or ``None``; reads at most the header.
+        claims: ``claims(path)`` -> whether a file whose magic matched is of this format
+            (for formats that share a magic); ``None``: the magic alone decides.
     """
 
     name: str
@@ -46,8 +64,9 @@ class EventFormat:
     magic: tuple[bytes, ...]
     read: Callable[..., EventRecording]
     iterate: Callable[..., Iterator[np.ndarray]]
-    write: Callable[..., None]
+    write: Callable[..., None] | None
     declared_sensor: Callable[[Path], SensorSize | None]
+    claims: Callable[[Path], bool] | None = None
 
 
 FORMATS: dict[str, EventFormat] = {
@@ -75,13 +94,14 @@ FORMATS: dict[str, EventFormat] = {
         ),
         EventFormat(
             "aedat2",
-            "AEDAT 2.0 from a DVS128 (original CIFAR10-DVS release)",
+            "AEDAT 2.0 from jAER: DVS128 (original CIFAR10-DVS release) or DAVIS polarity "
+            "events (reads both, writes DVS128)",
             (".aedat",),
             (b"#!AER-DAT2.",),
             aedat2.read_aedat2,
             aedat2.iter_aedat2,
             aedat2.write_aedat2,
-            lambda path: aedat2.SENSOR_SIZE,
+            aedat2.declared_sensor_size,
         ),
         EventFormat(
             "gesture-npy",
@@ -102,6 +122,51 @@ FORMATS: dict[str, EventFormat] = {
             hdf5.iter_hdf5_events,
             hdf5.write_hdf5_events,
             hdf5.declared_sensor_size,
+        ),
+        EventFormat(
+            "prophesee-dat",
+            "Prophesee .dat CD events (N-CARS, Gen1 automotive; read only)",
+            (".dat",),
+            (prophesee_header.MAGIC,),
+            prophesee_dat.read_prophesee_dat,
+            prophesee_dat.iter_prophesee_dat,
+            None,
+            prophesee_dat.declared_sensor_size,
+            lambda path: (
+                prophesee_header.raw_encoding(path) is None and path.suffix.lower() != ".raw"
+            ),
+        ),
+        EventFormat(
+            "evt2",
+            "Prophesee EVT 2.0 .raw (read only)",
+            (".raw",),
+            (prophesee_header.MAGIC,),
+            prophesee_raw.read_evt2,
+            prophesee_raw.iter_evt2,
+            None,
+            prophesee_raw.declared_sensor_size,
+            lambda path: prophesee_header.raw_encoding(path) == "evt2",
+        ),
+        EventFormat(
+            "evt3",
+            "Prophesee EVT 3.0 .raw (read only)",
+            (".raw",),
+            (prophesee_header.MAGIC,),
+            prophesee_raw.read_evt3,
+            prophesee_raw.iter_evt3,
+            None,
+            prophesee_raw.declared_sensor_size,
+            lambda path: prophesee_header.raw_encoding(path) == "evt3",
+        ),
+        EventFormat(
+            "stmnist-mat",
+            "MATLAB 5 .mat in the ST-MNIST layout (read only)",
+            (".mat",),
+            (mat.MAGIC, mat.MAGIC_73),
+            mat.read_stmnist_mat,
+            mat.iter_stmnist_mat,
+            None,
+            lambda path: mat.SENSOR_SIZE,
         ),
     )
 }
@@ -137,17 +202,25 @@ def detect_format(path: PathLike) -> str:
     """
     path = check_readable(path)
     with open(path, "rb") as file:
-        head = file.read(16)
+        head = file.read(64)
     for prefix, what in _UNSUPPORTED_MAGIC.items():
         if head.startswith(prefix):
             raise EventFormatError(f"{what}", path=path, offset=0)
-    for fmt in FORMATS.values():
-        if any(head.startswith(magic) for magic in fmt.magic):
+    matched = [f for f in FORMATS.values() if any(head.startswith(m) for m in f.magic)]
+    for fmt in matched:
+        if fmt.claims is None or fmt.claims(path):
             return fmt.name
     suffix = path.suffix.lower()
-    for fmt in FORMATS.values():
-        if suffix in fmt.extensions:
-            return fmt.name
+    by_extension = [f.name for f in FORMATS.values() if suffix in f.extensions]
+    if len(by_extension) == 1:
+        return by_extension[0]
+    if by_extension:
+        raise EventFormatError(
+            f"a {suffix} file can be {' or '.join(by_extension)} and the header does not say "
+            f"which; pass it: format='{by_extension[0]}' in Python or --format "
+            f"{by_extension[0]} on the command line",
+            path=path,
+        )
     raise EventFormatError(
         f"unknown event file format (no known header, extension {suffix or 'none'!r}); "
         f"supported formats are {_supported()}. If you know the format, pass it: "
@@ -207,5 +280,10 @@ def write_events(
     need a sensor size (aedat4) require ``sensor_size``; the others check events against
     it when given. Returns the path."""
     fmt = get_format(format)
+    if fmt.write is None:
+        writable = ", ".join(f.name for f in FORMATS.values() if f.write is not None)
+        raise EventFormatError(
+            f"the {format} format is read, not written; write one of: {writable}", path=path
+        )
     fmt.write(path, events, sensor_size)
     return Path(path)
