@@ -137,14 +137,21 @@ def mmd(
 
 
 def coral(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Deep CORAL: ``||C_a - C_b||_F^2 / (4 d^2)`` with ``C`` the feature covariances."""
+    """Deep CORAL: ``||C_a - C_b||_F^2 / (4 d^2)`` with ``C`` the feature covariances.
+
+    Computed in sample space: with centred features ``A``, ``B``,
+    ``||A^T A - B^T B||_F^2 = ||A A^T||^2 + ||B B^T||^2 - 2 ||A B^T||^2`` (each norm of a
+    ``d x d`` product equals that of the ``B x B`` one, by the cyclic trace), which costs
+    ``O(B^2 d)`` instead of the ``O(B d^2)`` of the covariances (``d = 4,096`` for ``tiny``:
+    64 MB each).
+    """
     d = a.shape[-1]
-
-    def covariance(x: torch.Tensor) -> torch.Tensor:
-        xc = _centred(x)
-        return xc.transpose(-1, -2) @ xc / max(x.shape[-2] - 1, 1)
-
-    return (covariance(a) - covariance(b)).pow(2).sum(dim=(-1, -2)) / (4 * d * d)
+    scale = max(a.shape[-2] - 1, 1) ** 2
+    a, b = _centred(a), _centred(b)
+    squared = (a @ a.transpose(-1, -2)).pow(2).sum(dim=(-1, -2))
+    squared = squared + (b @ b.transpose(-1, -2)).pow(2).sum(dim=(-1, -2))
+    squared = squared - 2 * (a @ b.transpose(-1, -2)).pow(2).sum(dim=(-1, -2))
+    return squared.clamp_min(0) / scale / (4 * d * d)
 
 
 class _ReverseGradient(torch.autograd.Function):

@@ -77,6 +77,19 @@ def test_coral_by_hand():
     assert coral(a, b).item() == pytest.approx((4 + 4) / (4 * 4))
 
 
+def test_coral_in_sample_space_equals_the_covariance_form():
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(2, 12, 40, generator=g, dtype=torch.float64)
+    b = torch.randn(2, 12, 40, generator=g, dtype=torch.float64) * 1.5 + 0.3
+
+    def covariance(x):
+        xc = x - x.mean(dim=-2, keepdim=True)
+        return xc.transpose(-1, -2) @ xc / (x.shape[-2] - 1)
+
+    want = (covariance(a) - covariance(b)).pow(2).sum(dim=(-1, -2)) / (4 * 40 * 40)
+    assert torch.allclose(coral(a, b), want, rtol=1e-10)
+
+
 def test_gradient_reversal_and_domain_loss():
     x = torch.tensor([1.0, -2.0], requires_grad=True)
     (reverse_gradient(x, 0.5) * torch.tensor([3.0, 4.0])).sum().backward()
