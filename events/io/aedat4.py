@@ -32,11 +32,11 @@ from snn_transfer.events.io.aedat4_layout import (
     read_header,
     scan_packets,
 )
+from snn_transfer.atomic import atomic_output
 from snn_transfer.events.io.base import (
     EventRecording,
     PathLike,
     StreamChecker,
-    atomic_output,
     check_chunk_size,
     check_readable,
     empty_events,
