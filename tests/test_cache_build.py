@@ -20,10 +20,9 @@ from test_real_fakes import events_in, put, write_folder_dataset
 from snn_transfer.errors import EventFormatError
 from snn_transfer.events.cache import CacheSpec, FrameCache
 from snn_transfer.events.cache_build import build_cache
-from snn_transfer.events.frame_specs import FramePipeline
-from snn_transfer.events.framing import ToFrame
-from snn_transfer.events.real_entries_extra import folder_samples
-from snn_transfer.events.samples import FramedFiles
+from snn_transfer.events.framing import FramePipeline, ToFrame
+from snn_transfer.events.recorded.files import FramedFiles
+from snn_transfer.events.recorded.folder import folder_samples
 
 
 def cli(*args: str, cwd: Path) -> subprocess.Popen:

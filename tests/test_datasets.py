@@ -90,7 +90,7 @@ def test_emulated_events_are_cached_by_fingerprint(tmp_path, monkeypatch):
     files = sorted((tmp_path / "emulated").iterdir())
     assert len(files) == 1 and files[0].suffix == ".h5"
 
-    import snn_transfer.events.emulated as emulated
+    import snn_transfer.events.emulated.cached as emulated
 
     def fail(*args, **kwargs):
         raise AssertionError("re-emulated although cached")
@@ -274,7 +274,7 @@ def test_an_empty_static_class_folder_is_named(tmp_path):
 
 
 def test_validation_split_leaves_every_class_a_training_sample():
-    from snn_transfer.events.real import validation_split
+    from snn_transfer.events.splits import validation_split
 
     labels = np.array([0, 0, 1, 1, 1, 2])
     train, val = validation_split(labels, 0.75, seed=0)

@@ -162,7 +162,7 @@ NCALTECH_CLASS_COUNTS = [
 
 
 def test_ncaltech_split_rule_gives_7839_and_870_on_the_real_class_sizes():
-    from snn_transfer.events.real_entries import per_class_head
+    from snn_transfer.events.recorded.listing import per_class_head
 
     labels = np.repeat(np.arange(101), NCALTECH_CLASS_COUNTS).tolist()
     splits = per_class_head(labels, 0.9)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from snn_transfer.atomic import atomic_output
 from snn_transfer.errors import EventFormatError
 from snn_transfer.events.core import EVENT_DTYPE, SensorSize
 from snn_transfer.events.io.aedat4_layout import (
@@ -32,7 +33,6 @@ from snn_transfer.events.io.aedat4_layout import (
     read_header,
     scan_packets,
 )
-from snn_transfer.atomic import atomic_output
 from snn_transfer.events.io.base import (
     EventRecording,
     PathLike,

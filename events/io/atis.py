@@ -31,9 +31,9 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from snn_transfer.atomic import atomic_output
 from snn_transfer.errors import EventFormatError
 from snn_transfer.events.core import EVENT_DTYPE, SensorSize
-from snn_transfer.atomic import atomic_output
 from snn_transfer.events.io.base import (
     EventRecording,
     PathLike,

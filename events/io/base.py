@@ -26,6 +26,7 @@ from snn_transfer.events.core import EVENT_DTYPE, SensorSize, as_events, validat
 
 PathLike = str | os.PathLike
 
+
 class EventFileNotFoundError(EventFormatError, FileNotFoundError):
     """The event file does not exist. Catchable as ``FileNotFoundError`` too."""
 

@@ -25,9 +25,9 @@ from types import TracebackType
 
 import numpy as np
 
+from snn_transfer.atomic import atomic_output
 from snn_transfer.errors import EventFormatError
 from snn_transfer.events.core import EVENT_DTYPE, SensorSize
-from snn_transfer.atomic import atomic_output
 from snn_transfer.events.io.base import (
     PathLike,
     StreamChecker,
