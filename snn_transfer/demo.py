@@ -86,20 +86,14 @@ def _samples_image(data, path: Path, count: int = 4) -> None:
 def run_demo(out: Path, *, quick: bool = False, progress: bool = True) -> dict[str, Any]:
     """Train both runs into ``out/baseline`` and ``out/transfer`` and write
     ``out/report.md``. Returns the two results."""
-    from snn_transfer.events.datasets import load_dataset
     from snn_transfer.recipes import resolve
+    from snn_transfer.run_config import build_dataset
     from snn_transfer.trainer import Trainer
 
     started = time.time()
     recipe = resolve("demo")
     base = recipe.config(QUICK if quick else [])
-    data = load_dataset(
-        base.data.dataset,
-        time_steps=base.time_steps,
-        seed=base.seed,
-        progress=progress,
-        **{k: v for k, v in base.data.options.items() if k != "progress"},
-    )
+    data = build_dataset(base, progress=progress)
     data.preload()  # frame each recording once for both runs instead of on every access
     out.mkdir(parents=True, exist_ok=True)
     results, histories = {}, {}

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from snn_transfer.checkpoint import atomic_write_bytes, load_checkpoint
-from snn_transfer.config import to_dict
+from snn_transfer.config_loader import to_dict
 from snn_transfer.errors import ConfigError, SnnTransferError
 
 
@@ -141,7 +141,8 @@ class LoadedRun:
 
 def load_run(path: str | Path, *, checkpoint: str = "best") -> LoadedRun:
     """Load a run directory (or a checkpoint file) for prediction or evaluation."""
-    from snn_transfer.trainer import build_model
+    from snn_transfer.run_config import TransferConfig
+    from snn_transfer.training_module import build_model
 
     path = Path(path)
     if path.is_dir():
@@ -154,8 +155,6 @@ def load_run(path: str | Path, *, checkpoint: str = "best") -> LoadedRun:
     else:
         file = path
     state = load_checkpoint(file)
-    from snn_transfer.settings import TransferConfig
-
     config = TransferConfig.from_dict(state["config"])
     model = build_model(config, len(state["classes"]))
     model.load_state_dict(state["model"])

@@ -11,18 +11,16 @@ from spikingjelly.activation_based import layer, neuron
 from torch import nn
 
 from snn_transfer.errors import ConfigError
-from snn_transfer.evaluate import (
-    E_AC_PJ,
-    E_MAC_PJ,
-    OpCounter,
-    evaluate_run,
+from snn_transfer.eval_report import (
     format_evaluation,
     format_predictions,
     top_confusions,
     write_evaluation,
 )
+from snn_transfer.evaluate import evaluate_run
+from snn_transfer.op_counter import E_AC_PJ, E_MAC_PJ, OpCounter
+from snn_transfer.run_config import TransferConfig
 from snn_transfer.rundir import load_run
-from snn_transfer.settings import TransferConfig
 from snn_transfer.trainer import Trainer
 
 torch.set_num_threads(1)

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from snn_transfer.config import set_dotted
+from snn_transfer.config_loader import set_dotted
 from snn_transfer.epoch_log import str_trading_warning
 from snn_transfer.errors import ConfigError
 from snn_transfer.events.datasets import load_dataset
 from snn_transfer.events.event_augment import DropByArea, DropByTime, DropEvent, SpatialJitter
 from snn_transfer.events.framing import augmentations
 from snn_transfer.models import TransferModel, create_model
+from snn_transfer.run_config import TransferConfig
 from snn_transfer.rundir import read_metrics_csv
-from snn_transfer.settings import TransferConfig
 from snn_transfer.trainer import Trainer
 
 torch.set_num_threads(1)
