@@ -28,7 +28,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from snn_transfer.checkpoint import atomic_write_bytes, load_checkpoint
+from snn_transfer.checkpoint import (
+    atomic_write_bytes,
+    check_free_space,
+    load_checkpoint,
+    remove_stale_temporaries,
+)
 from snn_transfer.config_loader import to_dict
 from snn_transfer.errors import ConfigError, SnnTransferError
 
@@ -64,6 +69,20 @@ def run_metadata(device: str, extra: dict[str, Any] | None = None) -> dict[str, 
         "device": device,
         **(extra or {}),
     }
+
+
+def start_run_dir(
+    out: Path, config: Any, required: int, device: str, extra: dict[str, Any]
+) -> None:
+    """Create the run directory ``out`` and write ``config.yaml`` and ``meta.json``, after
+    checking before any work that ``required`` bytes (the checkpoints) fit: a full disk found
+    at the first checkpoint would cost an epoch. Temporary files of a writer killed earlier
+    are removed."""
+    out.mkdir(parents=True, exist_ok=True)
+    check_free_space(out, required, what="this run's checkpoints")
+    remove_stale_temporaries(out)
+    write_config(out / "config.yaml", config)
+    write_json(out / "meta.json", run_metadata(device, extra))
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

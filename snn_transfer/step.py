@@ -58,9 +58,13 @@ def training_step(
     objective's constants. ``scaler``: the fp16 gradient scaler (None: plain backward).
     ``autocast``: the mixed-precision context of the forward and the objective.
     ``gather``: applied to both branches' features before the alignment term (the global
-    batch under torchrun). Returns the loss, its terms (detached) and the model's output.
+    batch under torchrun; None: the features as they are). Returns the loss, its terms (detached) and the model's output.
     """
-    gather = gather or (lambda features: features)
+
+    def features(tensor: torch.Tensor | None) -> torch.Tensor | None:
+        tensor = _as_float(tensor)
+        return tensor if tensor is None or gather is None else gather(tensor)
+
     with autocast():
         out, domain = forward(static, event)
         total, terms = transfer_objective(
@@ -68,8 +72,8 @@ def training_step(
             labels,
             out.event_logits.float(),
             _as_float(out.static_logits),
-            gather(_as_float(out.event_features)),
-            gather(_as_float(out.static_features)),
+            features(out.event_features),
+            features(out.static_features),
             out.str_coefficients,
             domain,
         )

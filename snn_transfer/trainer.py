@@ -13,6 +13,7 @@ global positions, so it resumes with any number of processes.
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,9 @@ import torch
 
 from snn_transfer import distributed
 from snn_transfer.checkpoint import (
-    check_free_space,
     checkpoint_bytes,
     load_checkpoint,
     load_newest_intact,
-    remove_stale_temporaries,
     rotate,
     save_checkpoint,
 )
@@ -35,6 +34,7 @@ from snn_transfer.epoch_log import (
     epoch_row,
     format_row,
     open_tensorboard,
+    run_result,
     str_trading_warning,
     update_best,
     write_scalars,
@@ -45,7 +45,7 @@ from snn_transfer.losses import ALIGNMENTS
 from snn_transfer.models.registry import check_model_options
 from snn_transfer.optim import epoch_lr, make_optimizer, peak_lr, set_lr
 from snn_transfer.run_config import TransferConfig, build_dataset, check_data
-from snn_transfer.rundir import run_metadata, write_config, write_json, write_metrics_csv
+from snn_transfer.rundir import start_run_dir, write_json, write_metrics_csv
 from snn_transfer.sampler import EpochBatches, epoch_loader
 from snn_transfer.sliding import slide, slide_mask
 from snn_transfer.step import autocast, check_finite, iteration_values, training_step
@@ -115,6 +115,11 @@ class Trainer:
         self.sums: dict[str, float] = {}
         self.best: dict[str, Any] = {"epoch": None, "score": -1.0}
         self.scaler = torch.amp.GradScaler("cuda", enabled=config.amp == "fp16")
+        self.autocast = functools.partial(autocast, config.amp, self.device)
+        # alignment (CKA, MMD, CORAL) on the features of the global batch, gathered from all
+        # ranks with gradients, unless distributed_alignment is local
+        gathered = config.distributed_alignment == "global" and config.loss.alignment in ALIGNMENTS
+        self.gather = distributed.gather_batch if self.dist.distributed and gathered else None
 
     # --- checkpoints ------------------------------------------------------------------
 
@@ -211,9 +216,6 @@ class Trainer:
             workers=cfg.data.workers,
         )
 
-    def _autocast(self):
-        return autocast(self.config.amp, self.device)
-
     def _slide(self, static: torch.Tensor, event: torch.Tensor, slide_p: float):
         """Sliding replacement of this rank's static frames; the draws are made for the whole
         global batch and each rank keeps those of its slots, so any number of processes
@@ -224,19 +226,6 @@ class Trainer:
         )
         mask = mask[:, self.dist.rank :: self.dist.world].to(static.device)
         return slide(static, event, mask), mask
-
-    def _features(self, features: torch.Tensor | None) -> torch.Tensor | None:
-        """Features for the alignment term: gathered from all ranks (the global batch) unless
-        ``distributed_alignment`` is ``local``."""
-        cfg = self.config
-        if (
-            features is None
-            or not self.dist.distributed
-            or cfg.distributed_alignment == "local"
-            or cfg.loss.alignment not in ALIGNMENTS
-        ):
-            return features
-        return distributed.gather_batch(features)
 
     def _step(self, batch, phase: str, slide_p: float) -> dict[str, float]:
         if phase in ("transfer", "pretrain"):
@@ -269,8 +258,8 @@ class Trainer:
             event,
             labels,
             scaler=self.scaler,
-            autocast=self._autocast,
-            gather=self._features,
+            autocast=self.autocast,
+            gather=self.gather,
             inspect=inspect,
         )
         return logged
@@ -287,7 +276,7 @@ class Trainer:
             batch_size=self.config.data.eval_batch_size,
             workers=self.config.data.workers,
             device=self.device,
-            autocast=self._autocast,
+            autocast=self.autocast,
         )
 
     def fit(self, *, stop_after: int | None = None) -> dict[str, Any]:
@@ -299,15 +288,10 @@ class Trainer:
         cfg = self.config
         main = self.dist.is_main
         if self.out is not None and main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            # before any work: a full disk found at the first checkpoint would cost an epoch
-            check_free_space(self.out, self.required_space(), what="this run's checkpoints")
-            remove_stale_temporaries(self.out)  # best.pt's, from a writer killed earlier
-            write_config(self.out / "config.yaml", cfg)
             extra = {"dataset": {"name": self.data.name, **self.data.info}}
             if self.dist.distributed:
                 extra["distributed"] = {"world": self.dist.world}
-            write_json(self.out / "meta.json", run_metadata(str(self.device), extra))
+            start_run_dir(self.out, cfg, self.required_space(), str(self.device), extra)
         writer = open_tensorboard(self.out) if main else None
         total_epochs = cfg.total_epochs
         try:
@@ -413,16 +397,4 @@ class Trainer:
         self.history[self.best["epoch"] - 1]["test_acc"] = accuracy
 
     def result(self) -> dict[str, Any]:
-        selection = "validation" if self.config.selection == "val" else "test (paper parity)"
-        last = self.history[-1] if self.history else {}
-        return {
-            "mode": self.config.mode,
-            "selected_on": selection,
-            "best_epoch": self.best["epoch"],
-            "val_acc": self.best.get("val_acc"),
-            "test_acc": self.best.get("test_acc"),
-            "last_epoch": last.get("epoch"),
-            "last_test_acc": last.get("test_acc"),
-            "epochs_done": self.epoch,
-            "iterations": self.iteration,
-        }
+        return run_result(self.config, self.best, self.history, self.epoch, self.iteration)
