@@ -49,6 +49,14 @@ def positive_int(what: str, value: Any) -> int:
     return int(value)
 
 
+def positive_option(key: str, value: Any) -> int:
+    """A dataset option that counts (``time_steps``): ``"<key> = <value> must be a positive
+    integer"`` unless it is one."""
+    if not is_int(value) or value < 1:
+        raise ConfigError(f"{key} = {value!r} must be a positive integer")
+    return int(value)
+
+
 def number(what: str, value: Any) -> Any:
     """``value`` if it is a real number, else ``"<what> must be a number, got <value>"``."""
     if not is_number(value):

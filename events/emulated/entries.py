@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from snn_transfer.errors import ConfigError, DatasetError
-from snn_transfer.events.checks import fraction, is_int
+from snn_transfer.events.checks import fraction, positive_option
 from snn_transfer.events.containers import EventFrames, PairedData
 from snn_transfer.events.emulated.cached import emulated_dataset
 from snn_transfer.events.framing.augment import augment_names, augmentations
@@ -72,8 +72,7 @@ def emulated_pairs(
     """
     event_splits = event_splits or {"train": 0.6, "val": 0.2, "test": 0.2}
 
-    if not is_int(time_steps) or time_steps < 1:
-        raise ConfigError(f"time_steps = {time_steps!r} must be a positive integer")
+    time_steps = positive_option("time_steps", time_steps)
     event_fraction = fraction("event_fraction", event_fraction)
     static_fraction = fraction("static_fraction", static_fraction)
     if shots is not None and event_fraction != 1.0:

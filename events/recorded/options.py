@@ -18,7 +18,7 @@ from typing import Any
 from snn_transfer.errors import ConfigError
 from snn_transfer.events.cache import check_compression, check_dtype
 from snn_transfer.events.cache_build import ON_ERROR
-from snn_transfer.events.checks import fraction, is_int, size_pair
+from snn_transfer.events.checks import fraction, positive_option, size_pair
 from snn_transfer.events.core import SensorSize
 from snn_transfer.events.framing.pipeline import FRAMINGS
 from snn_transfer.events.recorded.description import RecordedDataset
@@ -66,9 +66,7 @@ class RecordedOptions:
     listing: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        steps = self.time_steps
-        if not is_int(steps) or steps < 1:
-            raise ConfigError(f"time_steps = {steps!r} must be a positive integer")
+        object.__setattr__(self, "time_steps", positive_option("time_steps", self.time_steps))
         if self.framing not in FRAMINGS:
             raise ConfigError(f"framing = {self.framing!r}; choose 'default' or 'paper'")
         for key in ("event_fraction", "val_fraction", "static_fraction"):
