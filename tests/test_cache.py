@@ -7,7 +7,7 @@ import pickle
 import h5py
 import numpy as np
 import pytest
-from test_real_fakes import write_folder_dataset
+from test_recorded_fakes import write_folder_dataset
 
 from snn_transfer.errors import ConfigError, EventFormatError
 from snn_transfer.events.cache import CacheMismatchError, CacheSpec, FrameCache, cache_path

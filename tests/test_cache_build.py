@@ -15,7 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from test_real_fakes import events_in, put, write_folder_dataset
+from test_recorded_fakes import events_in, put, write_folder_dataset
 
 from snn_transfer.errors import EventFormatError
 from snn_transfer.events.cache import CacheSpec, FrameCache

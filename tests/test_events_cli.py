@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_real_fakes import events_in, put
+from test_recorded_fakes import events_in, put
 
 from snn_transfer.events.io import EventDatasetWriter
 

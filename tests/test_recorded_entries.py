@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_real_fakes import events_in, put, write_folder_dataset, write_png
+from test_recorded_fakes import events_in, put, write_folder_dataset, write_png
 
 from snn_transfer.errors import ConfigError, DatasetError
 from snn_transfer.events.datasets import load_dataset
