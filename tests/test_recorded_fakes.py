@@ -1,6 +1,6 @@
 """Fake dataset trees in each recorded dataset's native layout, written by our writers.
 
-Shared by the ``test_real_*``, ``test_cache*`` and ``test_events_cli*`` tests; the tests in
+Shared by the ``test_recorded_*``, ``test_cache*`` and ``test_events_cli*`` tests; the tests in
 this file check the writers themselves and the N-Caltech101 and N-MNIST entries.
 """
 
