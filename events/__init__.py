@@ -22,7 +22,7 @@ _LAZY = {
     "ToFrame": "snn_transfer.events.framing",
     "PaperFrames": "snn_transfer.events.framing",
     "render": "snn_transfer.events.render",
-    "emulate_saccades": "snn_transfer.events.emulate",
+    "emulate_saccades": "snn_transfer.events.saccades",
 }
 
 __all__ = ["EVENT_DTYPE", "as_events", "make_events", "validate_events", *_LAZY]

@@ -15,6 +15,10 @@ File layout (root attribute ``kind = "frames"``):
 the object pickles into DataLoader workers. Opening it with an expected spec whose
 fingerprint differs is refused with the differing fields named (a stale cache is never
 served). ``cache_build.build_cache`` writes it, kill-safe and resumable.
+
+:func:`default_cache_dir` is the folder every cache of the package lives under: frame caches
+(``frames/``), emulated recordings (``emulated/``, ``emulated-static/``) and static planes
+(``static/``).
 """
 
 from __future__ import annotations
@@ -37,8 +41,18 @@ from snn_transfer.events.io.hdf5 import (
 )
 from snn_transfer.events.spec import Spec
 
+CACHE_ENV = "SNN_TRANSFER_CACHE"
 DTYPES = ("float32", "float16", "uint16")
 COMPRESSIONS = ("none", "lzf", "gzip")
+
+
+def default_cache_dir() -> Path:
+    """``$SNN_TRANSFER_CACHE``, else ``$XDG_CACHE_HOME/snn-transfer``, else
+    ``~/.cache/snn-transfer``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "snn-transfer"
 
 
 class CacheMismatchError(ConfigError):
@@ -66,8 +80,13 @@ class CacheSpec(Spec):
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"cache dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
+        check_dtype(self.dtype)
+
+
+def check_dtype(dtype: str) -> str:
+    if dtype not in DTYPES:
+        raise ConfigError(f"cache dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    return dtype
 
 
 def check_compression(compression: str) -> str:

@@ -1,12 +1,12 @@
 """Build a frame cache so that a kill at any moment loses nothing finished.
 
 The samples are cut into shards of ``shard_size`` consecutive samples. Each shard is framed
-(in parallel processes when ``workers > 1``), written to ``<out>.shards/NNNNN.h5.partial``
+(in parallel processes when ``workers > 1``), written to a temporary file in ``<out>.shards/``
 and renamed to ``NNNNN.h5`` when complete; a line per finished shard goes to
 ``<out>.shards/journal.jsonl``, next to a ``manifest.json`` holding the spec. When every
-shard exists they are merged into ``<out>.partial``, which is renamed to ``<out>`` last; only
+shard exists they are merged into a temporary file renamed to ``<out>`` last; only
 then is the shard folder removed. An HDF5 file killed mid-write may be unreadable, so
-nothing ever resumes inside one: a rerun deletes partial files, keeps the finished shards
+nothing ever resumes inside one: a rerun deletes temporary files, keeps the finished shards
 and frames only the rest. A file under the final name is always complete.
 
 Memory is bounded by the shard size, not by the number of samples: progress goes to the
@@ -17,7 +17,6 @@ per sample, to tens of MiB).
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import os
@@ -29,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from snn_transfer.atomic import TEMPORARY_GLOB, atomic_output, remove_stale_temporaries, write_bytes
 from snn_transfer.errors import ConfigError, DatasetError, EventFormatError
 from snn_transfer.events.cache import (
     CacheMismatchError,
@@ -127,8 +127,7 @@ def _write_shard(job: tuple) -> tuple[int, int, list[dict[str, str]]]:
         counts.append(sample.events)
         durations.append(sample.duration_us)
     final = Path(folder) / _shard_name(index)
-    partial = final.with_name(final.name + ".partial")
-    with h5py.File(partial, "w", libver=LIBVER) as file:
+    with atomic_output(final) as partial, h5py.File(partial, "w", libver=LIBVER) as file:
         file.attrs["fingerprint"] = fixed_text(fingerprint)
         file.attrs["skipped"] = fixed_text(json.dumps(skipped))
         stack = np.stack(frames) if frames else np.zeros((0,), dtype)
@@ -136,7 +135,6 @@ def _write_shard(job: tuple) -> tuple[int, int, list[dict[str, str]]]:
         file.create_dataset("rows", data=np.asarray(rows, np.int64))
         file.create_dataset("event_counts", data=np.asarray(counts, np.int64))
         file.create_dataset("durations_us", data=np.asarray(durations, np.int64))
-    os.replace(partial, final)
     return index, len(rows), skipped
 
 
@@ -174,9 +172,7 @@ def _prepare_folder(folder: Path, spec: CacheSpec, n: int, shard_size: int) -> i
         },
         indent=1,
     )
-    partial = manifest.with_name("manifest.json.partial")
-    partial.write_text(text)
-    os.replace(partial, manifest)
+    write_bytes(manifest, [text.encode()], durable=False)
     return shard_size
 
 
@@ -229,7 +225,7 @@ def build_cache(
         raise DatasetError(f"{out}: no samples to cache for {spec.dataset} {spec.split}")
     shard_size = _prepare_folder(folder, spec, n, max(1, int(shard_size)))
     fingerprint = spec.fingerprint()
-    for stale in folder.glob("*.partial"):
+    for stale in folder.glob(TEMPORARY_GLOB):  # of an interrupted build: no writer runs now
         stale.unlink()
     bounds = [(s, min(s + shard_size, n)) for s in range(0, n, shard_size)]
     done = {i for i in range(len(bounds)) if _shard_ok(folder / _shard_name(i), fingerprint)}
@@ -313,7 +309,7 @@ def _cap_metadata_cache(file: Any) -> None:
 
 
 def _merge(out, folder, n_shards, source, spec, classes, sensor_size, compression, report) -> None:
-    """Concatenate the shards into ``<out>.partial`` and rename it to ``out``.
+    """Concatenate the shards into a temporary file and rename it to ``out``.
 
     Memory does not grow with the number of samples: one shard is open at a time (an open
     HDF5 file holds about half a MiB of caches), the columns are copied a shard at a time and
@@ -324,9 +320,7 @@ def _merge(out, folder, n_shards, source, spec, classes, sensor_size, compressio
 
     from snn_transfer._version import __version__
 
-    partial = out.with_name(out.name + ".partial")
-    with contextlib.suppress(FileNotFoundError):
-        partial.unlink()
+    remove_stale_temporaries(out.parent, f".{out.name}.*.tmp")  # of a killed merge
     paths = [folder / _shard_name(i) for i in range(n_shards)]
     total, shape = 0, None
     for path in paths:  # sizes first, so that every dataset is created at its final length
@@ -345,7 +339,10 @@ def _merge(out, folder, n_shards, source, spec, classes, sensor_size, compressio
     labels = np.asarray(source.labels)
     # every chunk is written once and whole: a chunk cache (HDF5 2.0: 8 MiB and 8191 entries
     # of ~0.4 KiB bookkeeping each) would only hold on to the last 8191 samples
-    with h5py.File(partial, "w", libver=LIBVER, rdcc_nbytes=0) as file:
+    with (
+        atomic_output(out) as partial,
+        h5py.File(partial, "w", libver=LIBVER, rdcc_nbytes=0) as file,
+    ):
         _cap_metadata_cache(file)
         frames = file.create_dataset(
             "frames", (total, *shape), dtype=spec.dtype, chunks=(1, *shape), **options
@@ -386,5 +383,4 @@ def _merge(out, folder, n_shards, source, spec, classes, sensor_size, compressio
         if sensor_size is not None:
             file.attrs["sensor_size"] = np.asarray(sensor_size, np.int64)
         file.attrs["complete"] = True  # written last: a file without it never opens
-    os.replace(partial, out)
     report.samples = total

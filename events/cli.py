@@ -13,71 +13,33 @@ from snn_transfer.errors import SnnTransferError
 
 
 def _info(args: argparse.Namespace) -> int:
-    from snn_transfer.events.cli_tools import info
+    from snn_transfer.events.commands import info
 
     return info(args)
 
 
 def _preprocess(args: argparse.Namespace) -> int:
-    from snn_transfer.events.cli_tools import preprocess
+    from snn_transfer.events.commands import preprocess
 
     return preprocess(args)
 
 
 def _render(args: argparse.Namespace) -> int:
-    from snn_transfer.events.cli_tools import render_command
+    from snn_transfer.events.commands import render_command
 
     return render_command(args)
 
 
 def _emulate(args: argparse.Namespace) -> int:
-    import inspect
+    from snn_transfer.events.commands import emulate
 
-    from snn_transfer.errors import ConfigError
-    from snn_transfer.events.emulate import SaccadeParams
-    from snn_transfer.events.emulated import write_emulated
-    from snn_transfer.events.static import STATIC_SOURCES
-
-    loader = STATIC_SOURCES.get(args.images)
-    if loader is None:
-        raise ConfigError(
-            f"unknown image source {args.images!r}; choose one of {', '.join(STATIC_SOURCES)}"
-        )
-    root = inspect.signature(loader).parameters.get("root")
-    takes_root = root is not None
-    if takes_root and args.root is None and root.default is inspect.Parameter.empty:
-        raise ConfigError(f"--images {args.images} needs --root DIR (the local dataset folder)")
-    source = loader(args.root) if takes_root and args.root is not None else loader()
-    indices = range(len(source)) if args.limit is None else range(min(args.limit, len(source)))
-    path = write_emulated(
-        args.out,
-        source,
-        indices,
-        sensor_size=tuple(args.sensor),
-        params=SaccadeParams(fit=args.fit),
-        seed=args.seed,
-        workers=args.workers,
-        progress=True,
-        description=f"saccade emulator over {args.images}",
-    )
-    print(f"wrote {len(indices)} emulated recordings to {path}")
-    return 0
+    return emulate(args)
 
 
 def _datasets(args: argparse.Namespace) -> int:
-    from snn_transfer.events.datasets import dataset_entry, dataset_names
+    from snn_transfer.events.commands import list_datasets
 
-    for name in dataset_names():
-        entry = dataset_entry(name)
-        static = "static + events" if entry.has_static else "events only"
-        print(f"{name:<14} {entry.summary} [{static}]")
-        lines = entry.layout.splitlines()
-        print(f"{'':<14} layout: {lines[0].removeprefix('  ')}")
-        for line in lines[1:]:
-            print(f"{'':<22}{line.removeprefix('  ')}")
-        options = ", ".join(f"{k}={v!r}" for k, v in entry.options().items())
-        print(f"{'':<14} options: {options}")
-    return 0
+    return list_datasets(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,11 +7,12 @@ the seed, never on the file system's listing order.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
 from snn_transfer.errors import ConfigError
+from snn_transfer.events.checks import fraction as check_fraction
 
 
 def _class_indices(labels: np.ndarray) -> dict[int, np.ndarray]:
@@ -56,8 +57,7 @@ def per_class_fraction(
     ``labels`` is indexed by the entries of ``indices``. Smaller fractions with the same seed
     give subsets of larger ones, so a fraction sweep adds data rather than swapping it.
     """
-    if not 0.0 < fraction <= 1.0:
-        raise ConfigError(f"{key} = {fraction} is outside (0, 1]; use e.g. {key}=0.1 for 10 %")
+    fraction = check_fraction(key, fraction, interval="(0, 1]")
     indices = np.asarray(indices)
     if fraction == 1.0:
         return np.sort(indices)
@@ -88,3 +88,44 @@ def per_class_count(
         order = indices[members][rng.permutation(len(members))]
         kept.append(order[:count])
     return np.sort(np.concatenate(kept)) if kept else np.zeros(0, int)
+
+
+def per_class_parts(
+    labels: Sequence[int] | np.ndarray,
+    sizes: Callable[[int], Sequence[int]],
+    names: Sequence[str],
+    *,
+    rng: np.random.Generator | None = None,
+) -> list[str]:
+    """The part of every sample, cut per class: the members of a class of ``n`` samples, in
+    their order (or permuted by ``rng``, one permutation per class in label order), are cut
+    into consecutive runs of ``sizes(n)`` samples named ``names[0], names[1], ...``; the
+    rest go to ``names[-1]``. For example the first ``round(0.9 n)`` recordings of each class
+    for training: ``per_class_parts(labels, lambda n: [round(0.9 * n)], ("train", "test"))``.
+    """
+    labels = np.asarray(labels)
+    parts = [names[-1]] * len(labels)
+    for _, members in sorted(_class_indices(labels).items()):
+        if rng is not None:
+            members = members[rng.permutation(len(members))]
+        start = 0
+        for name, size in zip(names, sizes(len(members)), strict=False):
+            for i in members[start : start + size]:
+                parts[int(i)] = name
+            start += size
+    return parts
+
+
+def validation_split(labels: np.ndarray, fraction: float, seed: int):
+    """Per class, ``max(1, round(fraction * n))`` seeded random samples for validation, but
+    always at least one left for training (none for a class with a single sample); returns
+    sorted ``(train, val)`` index arrays."""
+
+    def sizes(n: int) -> list[int]:
+        n_val = 0 if n < 2 else max(1, round(fraction * n))
+        return [min(n_val, n - 1)]  # round(0.75 * 2) = 2 would leave none
+
+    parts = np.asarray(
+        per_class_parts(labels, sizes, ("val", "train"), rng=np.random.default_rng([seed, 7]))
+    )
+    return np.flatnonzero(parts == "train"), np.flatnonzero(parts == "val")

@@ -13,13 +13,14 @@ transform that changes nothing may return its input.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from snn_transfer.errors import ConfigError, EventFormatError
+from snn_transfer.events.checks import size_pair
 from snn_transfer.events.spec import Spec
 
 Frames = Any  # np.ndarray or torch.Tensor, shape [..., H, W]
@@ -41,17 +42,6 @@ def _as_input(tensor: Any, was_numpy: bool) -> Frames:
 def _as_planes(tensor: Any) -> Any:
     """``[..., H, W]`` as ``[1, L, H, W]``: every leading index becomes one channel."""
     return tensor.reshape(1, -1, *tensor.shape[-2:])
-
-
-def _pair(owner: str, name: str, value: Any) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) else value
-    if (
-        not isinstance(pair, Sequence)
-        or len(pair) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair)
-    ):
-        raise ConfigError(f"{owner}: {name} must be a positive int or (H, W), got {value!r}")
-    return (int(pair[0]), int(pair[1]))
 
 
 def _need_rng(owner: str, rng: np.random.Generator | None) -> np.random.Generator:
@@ -151,7 +141,7 @@ class Resize(Spec):
     antialias: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "size", _pair("Resize", "size", self.size))
+        object.__setattr__(self, "size", size_pair("Resize: size", self.size))
 
     def __call__(self, frames: Frames, rng: np.random.Generator | None = None) -> Frames:
         return resize(frames, self.size, align_corners=self.align_corners, antialias=self.antialias)
@@ -180,7 +170,7 @@ class RandomCrop(Spec):
     padding: int = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "size", _pair("RandomCrop", "size", self.size))
+        object.__setattr__(self, "size", size_pair("RandomCrop: size", self.size))
         if isinstance(self.padding, bool) or not isinstance(self.padding, int) or self.padding < 0:
             raise ConfigError(f"RandomCrop: padding must be an int >= 0, got {self.padding!r}")
 

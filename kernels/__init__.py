@@ -25,7 +25,7 @@ _LAZY: dict[str, str] = {
     "lif_step": "snn_transfer.kernels.reference",
     "bin_events": "snn_transfer.kernels.frames",
     "bin_events_reference": "snn_transfer.kernels.reference",
-    "SURROGATES": "snn_transfer.kernels._source",
+    "SURROGATES": "snn_transfer.kernels.surrogates",
 }
 
 __all__ = sorted(_LAZY)

@@ -25,11 +25,11 @@ from snn_transfer.kernels._source import (
     FRAMES_SOURCE,
     KERNEL_DIR,
     LIF_SOURCE,
-    SURROGATES,
     vector_widths,
 )
 from snn_transfer.kernels.lif import dtype_name, launch_scalars, vector_width
 from snn_transfer.kernels.parameters import LIFParameters, checked, kernel_flags
+from snn_transfer.kernels.surrogates import SURROGATES
 
 BLOCK = 32  # threads per emulated block: several blocks run even for small N
 FLAGS = ("-O2", "-std=c++17", "-shared", "-fPIC", "-ffp-contract=off", "-Wall", "-Werror")

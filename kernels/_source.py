@@ -12,13 +12,13 @@ import os
 from functools import cache
 from pathlib import Path
 
+from snn_transfer.kernels.surrogates import SURROGATES
+
 KERNEL_DIR = Path(__file__).resolve().parent
 LIF_SOURCE = "lif.cu"
 FRAMES_SOURCE = "frames.cu"
 SOURCES: tuple[str, ...] = (LIF_SOURCE, FRAMES_SOURCE)
 
-SURROGATES: tuple[str, ...] = ("triangle", "rectangle", "atan", "sigmoid")
-"""Surrogate names, in the order of their ids in ``lif.cu``."""
 
 DTYPES: tuple[str, ...] = ("float32", "float16", "bfloat16")
 C_TYPES: dict[str, str] = {"float32": "float", "float16": "__half", "bfloat16": "__nv_bfloat16"}

@@ -14,16 +14,11 @@ import torch
 from spikingjelly.activation_based import surrogate as sj_surrogate
 from spikingjelly.activation_based.base import MemoryModule
 
-from snn_transfer.kernels._source import SURROGATES
 from snn_transfer.kernels.lif import BACKENDS, lif_multi_step
 from snn_transfer.kernels.parameters import DEFAULT_ALPHA, LIFParameters, checked
+from snn_transfer.kernels.surrogates import SPIKINGJELLY_CLASS, SURROGATES
 
-_SJ_CLASSES = {
-    sj_surrogate.PiecewiseQuadratic: "triangle",
-    sj_surrogate.Rect: "rectangle",
-    sj_surrogate.ATan: "atan",
-    sj_surrogate.Sigmoid: "sigmoid",
-}
+_SJ_CLASSES = {getattr(sj_surrogate, cls): name for name, cls in SPIKINGJELLY_CLASS.items()}
 
 
 def surrogate_from_spikingjelly(function: Any) -> tuple[str, float]:

@@ -1,20 +1,7 @@
 """Parameters of the LIF neuron and of its surrogate gradients (no torch, no CuPy).
 
-Surrogate gradients ``g'(u)`` of the spike ``s = (u >= 0)``, ``u = H - v_threshold``; ``alpha``
-has the meaning of the SpikingJelly class of the same shape, so its objects map one to one:
-
-==========  ===========================================  ===================================
-name        g'(u)                                        SpikingJelly (default alpha)
-==========  ===========================================  ===================================
-triangle    ``max(0, alpha - alpha^2 |u|)``              ``PiecewiseQuadratic`` (1.0)
-rectangle   ``alpha`` on ``|u| < 0.5 / alpha``, else 0    ``Rect`` (1.0)
-atan        ``alpha / (2 (1 + (pi alpha u / 2)^2))``      ``ATan`` (2.0)
-sigmoid     ``alpha sig(alpha u) (1 - sig(alpha u))``     ``Sigmoid`` (4.0)
-==========  ===========================================  ===================================
-
-Each integrates to 1. The rectangle's width is ``1 / alpha`` and its height ``alpha``: the
-N-Omniglot neuron (gradient 1 on ``|u| < 0.5``) is ``rectangle`` with ``alpha = 1``, the same as
-SpikingJelly's ``PiecewiseLeakyReLU(w=0.5, c=0)``. The paper's triangle is ``alpha = 2``.
+The surrogate gradients, their meaning of ``alpha`` and their defaults are the one table of
+``kernels.surrogates``; a layer's default alpha (:data:`DEFAULT_ALPHA`) is SpikingJelly's.
 """
 
 from __future__ import annotations
@@ -22,15 +9,11 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from snn_transfer.kernels._source import DECAY_INPUT, DETACH_RESET, HARD_RESET, SURROGATES
+from snn_transfer.kernels._source import DECAY_INPUT, DETACH_RESET, HARD_RESET
+from snn_transfer.kernels.surrogates import SPIKINGJELLY_ALPHA, SURROGATES
 
-DEFAULT_ALPHA: dict[str, float] = {
-    "triangle": 1.0,
-    "rectangle": 1.0,
-    "atan": 2.0,
-    "sigmoid": 4.0,
-}
-"""SpikingJelly's default alpha of each surrogate's class."""
+DEFAULT_ALPHA: dict[str, float] = SPIKINGJELLY_ALPHA
+"""The default alpha of a fused LIF layer: SpikingJelly's class's (``kernels.surrogates``)."""
 
 
 class LIFParameters(NamedTuple):

@@ -32,7 +32,7 @@ class ArrayFrames:
         return len(self.frames)
 
     def load(self, index: int):
-        from snn_transfer.events.samples import Sample
+        from snn_transfer.events.recorded.files import Sample
 
         return Sample(self.frames[index], -1, -1)
 
@@ -94,8 +94,7 @@ def build_ours(folder: Path, frames: np.ndarray, labels: np.ndarray, compression
     from snn_transfer.events.cache import CacheSpec, FrameCache
     from snn_transfer.events.cache_build import build_cache
     from snn_transfer.events.datasets import EventFrames
-    from snn_transfer.events.frame_specs import FramePipeline
-    from snn_transfer.events.framing import ToFrame
+    from snn_transfer.events.framing import FramePipeline, ToFrame
 
     pipeline = FramePipeline(ToFrame((1, 1, 2), n_time_bins=1))  # a stand-in: frames are given
     spec = CacheSpec("bench", "train", "0", len(frames), pipeline)

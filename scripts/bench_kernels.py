@@ -35,13 +35,10 @@ from spikingjelly.activation_based import functional, neuron, surrogate
 
 from snn_transfer.kernels.lif import lif_multi_step
 from snn_transfer.kernels.parameters import LIFParameters
+from snn_transfer.kernels.surrogates import TABLE
 
-SURROGATES = {
-    "triangle": (surrogate.PiecewiseQuadratic, 2.0),
-    "rectangle": (surrogate.Rect, 1.0),
-    "atan": (surrogate.ATan, 2.0),
-    "sigmoid": (surrogate.Sigmoid, 4.0),
-}
+# each surrogate's SpikingJelly class and the models' alpha (the paper's neuron)
+SURROGATES = {s.name: (getattr(surrogate, s.spikingjelly), s.model_alpha) for s in TABLE}
 SJ_FUSED = ("triangle", "atan", "sigmoid")  # PiecewiseQuadratic, ATan, Sigmoid
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 NEURON = {"tau": 2.0, "v_threshold": 0.5, "v_reset": 0.0, "detach_reset": True}

@@ -1,8 +1,9 @@
 """Training throughput and peak memory of one transfer iteration: compiled vs eager, fused vs SJ.
 
-One iteration is what ``Trainer._step`` does in ``mode: transfer`` with the method's losses: the
-static batch (a V-channel image repeated over T and both polarities) slid towards the event
-batch with probability 0.5, ONE forward of ``TrainingModule`` through both branches, the
+One iteration is the trainer's own step (``snn_transfer.step.training_step``) in
+``mode: transfer`` with the method's losses: the static batch (a V-channel image repeated over
+T and both polarities) slid towards the event batch with probability 0.5
+(``snn_transfer.sliding``), ONE forward of ``TrainingModule`` through both branches, the
 objective (TET on both heads, linear-CKA alignment of every step weighted by STR), backward and
 an AdamW step. The data loader is not part of it (``scripts/bench_cache.py`` measures reads).
 
@@ -78,7 +79,7 @@ def build(args: argparse.Namespace, device, neuron_backend: str):
     import torch
 
     from snn_transfer.optim import make_optimizer
-    from snn_transfer.settings import DataConfig, ModelConfig, TransferConfig
+    from snn_transfer.run_config import DataConfig, ModelConfig, TransferConfig
     from snn_transfer.training_module import TrainingModule, build_model
 
     config = TransferConfig(
@@ -110,8 +111,9 @@ def run_worker(args: argparse.Namespace) -> None:
     ``step`` (time one iteration) and ``finish`` (send the result) lines, one JSON line each."""
     import torch
 
-    from snn_transfer.losses import transfer_objective
     from snn_transfer.models import count_parameters, resolve_neuron_backend
+    from snn_transfer.sliding import slide, slide_mask
+    from snn_transfer.step import training_step
 
     name, device_type, compiled, neuron_backend = next(v for v in VARIANTS if v[0] == args.worker)
     if args.threads:
@@ -131,23 +133,12 @@ def run_worker(args: argparse.Namespace) -> None:
     draws = torch.Generator().manual_seed(2)
 
     def step() -> None:
-        # Trainer._step: slide, one forward of both branches, objective, backward, AdamW step
-        mask = (torch.rand(args.batch, generator=draws) < SLIDE_P).to(device)
-        slid = torch.where(mask.view(1, -1, 1, 1, 1), event, static)
-        out, domain = forward(slid, event)
-        loss, _ = transfer_objective(
-            config.loss,
-            labels,
-            out.event_logits.float(),
-            out.static_logits.float(),
-            out.event_features.float(),
-            out.static_features.float(),
-            out.str_coefficients,
-            domain,
+        # the trainer's iteration: slide, one forward of both branches, objective, backward,
+        # AdamW step
+        mask = slide_mask("sample", SLIDE_P, args.batch, args.steps, draws).to(device)
+        loss, _, _ = training_step(
+            forward, optimizer, config.loss, slide(static, event, mask), event, labels
         )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
         if not math.isfinite(loss.item()):
             raise RuntimeError(f"the loss is {loss.item()}")
 

@@ -192,7 +192,7 @@ def plan(args) -> list[dict[str, Any]]:
 def _dataset(base: dict[str, Any], run: dict[str, Any], overrides: list[str], out: str):
     """The dataset of one run, its recordings framed once into ``<out>/frames/`` and
     memory-mapped from there."""
-    from snn_transfer.config import apply_overrides
+    from snn_transfer.config_loader import apply_overrides
     from snn_transfer.events.datasets import load_dataset
 
     config = apply_overrides(copy.deepcopy(base), overrides)
@@ -210,8 +210,8 @@ def train_one(job: tuple[dict[str, Any], dict[str, Any], str]) -> dict[str, Any]
     base, run, out = job
     import torch
 
-    from snn_transfer.config import apply_overrides
-    from snn_transfer.settings import TransferConfig
+    from snn_transfer.config_loader import apply_overrides
+    from snn_transfer.run_config import TransferConfig
     from snn_transfer.trainer import Trainer
 
     row = finished_row(run, out)

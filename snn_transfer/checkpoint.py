@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import shutil
 import struct
 import warnings
@@ -25,6 +24,7 @@ from typing import Any
 
 import torch
 
+from snn_transfer.atomic import remove_stale_temporaries, write_bytes
 from snn_transfer.errors import SnnTransferError
 
 #: first 8 bytes of every checkpoint: the format's name and version
@@ -48,43 +48,19 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename: ``path`` holds either
     its old bytes or all of ``data``. A failed write (a full disk) removes the temporary file
     and raises :class:`DiskSpaceError` naming ``path``."""
-    _atomic_write(Path(path), [data])
+    _write_durably(Path(path), [data])
 
 
-def _atomic_write(path: Path, chunks: Sequence[bytes]) -> None:
+def _write_durably(path: Path, chunks: Sequence[bytes]) -> None:
     """:func:`atomic_write_bytes` of the concatenation of ``chunks`` (not copied into one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_bytes(path, chunks, durable=True)
     except OSError as error:
-        tmp.unlink(missing_ok=True)
         size = sum(len(c) for c in chunks)
         raise DiskSpaceError(
             f"cannot write {path} ({size / 2**20:.1f} MiB): {error}; free space on that "
             "file system or choose another output directory; the files already there are intact"
         ) from error
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(folder: Path) -> None:
-    """Make a rename in ``folder`` survive a power loss. Where a folder cannot be opened or
-    flushed (Windows, some network file systems) the rename is left to the system."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def encode_checkpoint(state: dict[str, Any]) -> tuple[bytes, bytes]:
@@ -98,7 +74,7 @@ def encode_checkpoint(state: dict[str, Any]) -> tuple[bytes, bytes]:
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Serialise ``state`` with ``torch.save`` and write it, with its header, atomically."""
     path = Path(path)
-    _atomic_write(path, encode_checkpoint(state))
+    _write_durably(path, encode_checkpoint(state))
     # a sidecar left by the older format would describe the replaced file
     path.with_name(path.name + _SIDECAR).unlink(missing_ok=True)
     return path
@@ -225,26 +201,6 @@ def rotate(folder: Path, pattern: str, keep: int) -> None:
         old.unlink(missing_ok=True)
         old.with_name(old.name + _SIDECAR).unlink(missing_ok=True)  # older format
     remove_stale_temporaries(folder)
-
-
-def remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Delete ``.<name>.<pid>.tmp`` files whose writing process no longer runs (a kill
-    mid-write leaves them; the file they were replacing is intact). Returns those deleted."""
-    removed = []
-    for tmp in Path(folder).glob(".*.tmp"):
-        pid = tmp.name.rsplit(".", 2)[-2]
-        if not pid.isascii() or not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-            continue  # still running (another writer)
-        except ProcessLookupError:
-            pass
-        except (PermissionError, OverflowError):
-            continue
-        tmp.unlink(missing_ok=True)
-        removed.append(tmp)
-    return removed
 
 
 def load_newest_intact(

@@ -86,7 +86,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from snn_transfer.evaluate import evaluate_run, format_evaluation, write_evaluation
+    from snn_transfer.eval_report import format_evaluation, write_evaluation
+    from snn_transfer.evaluate import evaluate_run
 
     result = evaluate_run(args.run_dir, split=args.split)
     print(format_evaluation(result))
@@ -108,7 +109,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from snn_transfer.evaluate import format_predictions
+    from snn_transfer.eval_report import format_predictions
     from snn_transfer.rundir import load_run
 
     run = load_run(args.run_dir)
@@ -195,10 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
         "export",
         _export,
         "export the event branch as a NIR graph",
-        "snn-transfer export runs/demo/transfer --format nir --out model.nir",
+        "snn-transfer export runs/demo/transfer --out model.nir",
     )
     export.add_argument("run_dir", metavar="RUN_DIR")
-    export.add_argument("--format", default="nir", choices=("nir",))
     export.add_argument("--out", required=True, metavar="FILE")
     return parser
 

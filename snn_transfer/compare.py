@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from snn_transfer.config import read_yaml
+from snn_transfer.config_loader import read_yaml
 from snn_transfer.errors import ConfigError
 from snn_transfer.rundir import read_metrics_csv
 
@@ -74,8 +74,8 @@ def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def _complete(config: dict[str, Any]) -> dict[str, Any]:
     """The config with every default filled in, so a key that a run of an older version did
     not write compares equal to its default; as written when this version cannot parse it."""
-    from snn_transfer.config import to_dict
-    from snn_transfer.settings import TransferConfig
+    from snn_transfer.config_loader import to_dict
+    from snn_transfer.run_config import TransferConfig
 
     try:
         return to_dict(TransferConfig.from_dict(config))

@@ -48,40 +48,25 @@ def arms(recipe) -> dict[str, list[str]]:
     }
 
 
-def _load(config, progress: bool):
-    from snn_transfer.events.datasets import load_dataset
-
-    options = dict(config.data.options)
-    options["progress"] = progress
-    return load_dataset(
-        config.data.dataset, time_steps=config.time_steps, seed=config.seed, **options
-    )
-
-
 def _train(job: tuple[str, int, list[str], str, bool]) -> dict[str, Any]:
     """One run in a worker process: ``(arm, seed, overrides, out, quick)`` -> its result."""
     arm, seed, overrides, out, quick = job
     import torch
 
     from snn_transfer.recipes import resolve
+    from snn_transfer.run_config import build_dataset
     from snn_transfer.trainer import Trainer
 
     torch.set_num_threads(1)
     config = resolve("demo").config([*(QUICK if quick else []), *overrides, f"seed={seed}"])
     # the data split is the recipe's (seed 0); the run's seed drives the training
-    data = _load(config_with_seed(config, 0), progress=False)
+    data = build_dataset(config, seed=0, progress=False)
     data.preload()
     trainer = Trainer(
         config, Path(out) / f"{arm}-seed{seed}", data=data, progress=False, quiet=True
     )
     result = trainer.fit()
     return {"arm": arm, "seed": seed, **result, "history": trainer.history}
-
-
-def config_with_seed(config, seed: int):
-    import dataclasses
-
-    return dataclasses.replace(config, seed=seed)
 
 
 def _plot_curves(runs: list[dict[str, Any]], path: Path) -> None:
@@ -185,13 +170,14 @@ def run_demo(out: Path, *, quick: bool = False, progress: bool = True, jobs: int
     """Train every arm with every seed into ``out/<arm>-seed<k>`` and write
     ``out/report.md``. Returns the runs' results."""
     from snn_transfer.recipes import resolve
+    from snn_transfer.run_config import build_dataset
 
     started = time.time()
     out = Path(out)
     recipe = resolve("demo")
     config = recipe.config(QUICK if quick else [])
     # emulate the recordings (and the static images) once, before the workers share them
-    data = _load(config, progress)
+    data = build_dataset(config, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     seeds = QUICK_SEEDS if quick else SEEDS
     jobs_list = [

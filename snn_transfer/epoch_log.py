@@ -1,5 +1,5 @@
 """What the trainer records at the end of an epoch: the metrics row, the best epoch so far,
-the console line and the TensorBoard scalars."""
+the console line, the TensorBoard scalars and the run's result."""
 
 from __future__ import annotations
 
@@ -113,3 +113,23 @@ def write_scalars(writer, row: dict[str, Any]) -> None:
     for key, value in row.items():
         if isinstance(value, int | float) and key != "epoch":
             writer.add_scalar(key, value, row["epoch"])
+
+
+def run_result(
+    config: Any, best: dict[str, Any], history: list[dict[str, Any]], epochs: int, iterations: int
+) -> dict[str, Any]:
+    """The run's result (``result.json``): the epoch selected (on validation, or on test for
+    paper parity), its accuracies, the last epoch's test accuracy and how far the run got."""
+    selection = "validation" if config.selection == "val" else "test (paper parity)"
+    last = history[-1] if history else {}
+    return {
+        "mode": config.mode,
+        "selected_on": selection,
+        "best_epoch": best["epoch"],
+        "val_acc": best.get("val_acc"),
+        "test_acc": best.get("test_acc"),
+        "last_epoch": last.get("epoch"),
+        "last_test_acc": last.get("test_acc"),
+        "epochs_done": epochs,
+        "iterations": iterations,
+    }

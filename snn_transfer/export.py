@@ -254,8 +254,8 @@ def export_nir(
     loaded to read it. ``dt`` is the time step in seconds that NIR's neuron time constants are
     expressed in (SpikingJelly's default). Returns the path written.
     """
+    from snn_transfer.run_config import TransferConfig
     from snn_transfer.rundir import load_run
-    from snn_transfer.settings import TransferConfig
 
     run = load_run(run_dir, checkpoint=checkpoint)
     config = TransferConfig.from_dict(run.state["config"])
@@ -286,10 +286,10 @@ def _example(time_steps: int, channels: int, size: tuple[int, int]) -> torch.Ten
 
 def _frame_size(config: Any) -> tuple[int, int]:
     from snn_transfer.errors import DatasetError
-    from snn_transfer.evaluate import run_dataset
+    from snn_transfer.run_config import build_dataset
 
     try:
-        data = run_dataset(config)
+        data = build_dataset(config)
     except DatasetError as error:
         raise ConfigError(
             f"the frame size comes from the run's dataset, which cannot be loaded ({error}); "

@@ -293,13 +293,21 @@ class LossConfig:
             raise ConfigError(f"loss.alpha = {self.alpha} must be a finite number >= 0")
         if not 0.0 <= self.lam <= 1.0:
             raise ConfigError(f"loss.lam = {self.lam} is outside [0, 1]")
+        if not math.isfinite(self.phi):
+            raise ConfigError(f"loss.phi = {self.phi!r} must be a finite number")
+
+    @property
+    def learned_str(self) -> bool:
+        """Whether the STR coefficients are learned: ``learned`` with an alignment term to
+        trade against (without one the event loss is unweighted whatever ``str_mode``)."""
+        return self.str_mode == "learned" and self.alignment != "none"
 
 
 def step_weights(
     config: LossConfig, eta: torch.Tensor | None, steps: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(w, v)``: per-step weights ``[T]`` of the alignment term and of the event loss."""
-    if config.str_mode == "learned" and config.alignment != "none":
+    if config.learned_str:
         if eta is None:
             raise ConfigError("loss.str_mode = 'learned' needs the model's STR coefficients")
         sigma = torch.sigmoid(eta)

@@ -41,6 +41,30 @@ class OptimConfig:
             raise ConfigError(f"optim.schedule = {self.schedule!r}; choose one of {SCHEDULES}")
         if self.warmup_epochs < 0 or self.step_epochs < 1:
             raise ConfigError("optim.warmup_epochs must be >= 0 and optim.step_epochs >= 1")
+        # what the checks above leave open: infinities, NaN, negative rates
+        _check_finite("optim.base_lr", self.base_lr, strict=True)
+        _check_finite("optim.warmup_lr", self.warmup_lr, strict=False)
+        _check_finite("optim.min_lr", self.min_lr, strict=False)
+        _check_finite("optim.weight_decay", self.weight_decay, strict=False)
+        _check_finite("optim.eps", self.eps, strict=True)
+        gamma = self.step_gamma
+        if not (_is_number(gamma) and 0 < gamma <= 1):
+            raise ConfigError(f"optim.step_gamma = {gamma!r} must be a number in (0, 1]")
+        for key, low in (("warmup_epochs", 0), ("step_epochs", 1)):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"optim.{key} = {value!r} must be an integer >= {low}")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_finite(key: str, value: float, *, strict: bool) -> None:
+    """``key`` must be a finite number > 0 (``strict``) or >= 0."""
+    ok = _is_number(value) and math.isfinite(value) and (value > 0 if strict else value >= 0)
+    if not ok:
+        raise ConfigError(f"{key} = {value!r} must be a finite number {'>' if strict else '>='} 0")
 
 
 def peak_lr(config: OptimConfig, global_batch: int) -> float:

@@ -28,8 +28,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from snn_transfer.checkpoint import atomic_write_bytes, load_checkpoint
-from snn_transfer.config import to_dict
+from snn_transfer.checkpoint import (
+    atomic_write_bytes,
+    check_free_space,
+    load_checkpoint,
+    remove_stale_temporaries,
+)
+from snn_transfer.config_loader import to_dict
 from snn_transfer.errors import ConfigError, SnnTransferError
 
 
@@ -64,6 +69,20 @@ def run_metadata(device: str, extra: dict[str, Any] | None = None) -> dict[str, 
         "device": device,
         **(extra or {}),
     }
+
+
+def start_run_dir(
+    out: Path, config: Any, required: int, device: str, extra: dict[str, Any]
+) -> None:
+    """Create the run directory ``out`` and write ``config.yaml`` and ``meta.json``, after
+    checking before any work that ``required`` bytes (the checkpoints) fit: a full disk found
+    at the first checkpoint would cost an epoch. Temporary files of a writer killed earlier
+    are removed."""
+    out.mkdir(parents=True, exist_ok=True)
+    check_free_space(out, required, what="this run's checkpoints")
+    remove_stale_temporaries(out)
+    write_config(out / "config.yaml", config)
+    write_json(out / "meta.json", run_metadata(device, extra))
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -141,7 +160,8 @@ class LoadedRun:
 
 def load_run(path: str | Path, *, checkpoint: str = "best") -> LoadedRun:
     """Load a run directory (or a checkpoint file) for prediction or evaluation."""
-    from snn_transfer.trainer import build_model
+    from snn_transfer.run_config import TransferConfig
+    from snn_transfer.training_module import build_model
 
     path = Path(path)
     if path.is_dir():
@@ -154,8 +174,6 @@ def load_run(path: str | Path, *, checkpoint: str = "best") -> LoadedRun:
     else:
         file = path
     state = load_checkpoint(file)
-    from snn_transfer.settings import TransferConfig
-
     config = TransferConfig.from_dict(state["config"])
     model = build_model(config, len(state["classes"]))
     model.load_state_dict(state["model"])

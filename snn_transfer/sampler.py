@@ -14,6 +14,8 @@ and the static partner of each draw are those of one process.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from snn_transfer.errors import ConfigError
@@ -100,3 +102,62 @@ class EpochBatches:
     @staticmethod
     def batches_per_epoch(n: int, batch_size: int) -> int:
         return n // batch_size
+
+
+class KeyedSplit:
+    """Baseline samples addressed by ``(index, draw)`` keys like the paired dataset."""
+
+    def __init__(self, split: Any) -> None:
+        self.split = split
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        return self.split[key[0]]
+
+
+def epoch_loader(
+    split: Any,
+    paired: Any | None,
+    *,
+    kind: str,
+    seed: int,
+    epoch: int,
+    batch_size: int,
+    size: int,
+    position: int,
+    rank: int,
+    world: int,
+    workers: int,
+) -> Any:
+    """The DataLoader of one training epoch (from ``position`` on), this rank's share.
+
+    ``split`` is the training split (``EventFrames``); ``paired``, when given, its paired
+    dataset (static partners), else the split alone is served by ``(index, draw)`` keys.
+    Both are set to ``epoch`` (augmentation and partners are drawn per epoch).
+    """
+    import torch
+
+    from snn_transfer.sample_errors import NamedSamples
+
+    if paired is None:
+        dataset = KeyedSplit(split)
+    else:
+        paired.set_epoch(epoch)
+        dataset = paired
+    split.set_epoch(epoch)
+    batches = EpochBatches(
+        split.labels,
+        kind,
+        seed,
+        epoch,
+        batch_size,
+        size=size,
+        position=position,
+        rank=rank,
+        world=world,
+    )
+    return torch.utils.data.DataLoader(
+        NamedSamples(dataset, split), batch_sampler=batches, num_workers=workers
+    )

@@ -11,6 +11,7 @@ replaced steps ``~ Binomial(T, P)``, so the expected share of event frames is ``
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -47,14 +48,14 @@ class SlidingSchedule:
     mix: str = "sample"
 
     def __post_init__(self) -> None:
+        if self.kind not in SCHEDULES:
+            raise ConfigError(f"sliding.kind = {self.kind!r} must be one of {', '.join(SCHEDULES)}")
+        power = self.power
+        number = isinstance(power, int | float) and not isinstance(power, bool)
+        if not (number and math.isfinite(power) and power > 0):
+            raise ConfigError(f"sliding.power = {power!r} must be a finite number > 0")
         if self.mix not in MIXES:
             raise ConfigError(f"sliding.mix = {self.mix!r} must be one of {', '.join(MIXES)}")
-        if self.kind not in SCHEDULES:
-            raise ConfigError(
-                f"sliding schedule {self.kind!r} is unknown; choose one of {', '.join(SCHEDULES)}"
-            )
-        if self.power <= 0:
-            raise ConfigError(f"sliding power = {self.power} must be positive")
 
     def probability(self, iteration: int, iterations_per_epoch: int, epochs: int) -> float:
         total = iterations_per_epoch * epochs
@@ -82,3 +83,9 @@ def slide_mask(
         replaced = (torch.rand(steps, batch, generator=generator) < probability).sum(dim=0)
         return torch.arange(steps)[:, None] >= steps - replaced[None, :]
     raise ConfigError(f"sliding.mix = {mix!r} must be one of {', '.join(MIXES)}")
+
+
+def slide(static: torch.Tensor, event: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The static batch ``[T, B, P, H, W]`` with the frames where ``mask`` ``[T, B]`` is True
+    replaced by the event frames of the same slot and step."""
+    return torch.where(mask[:, :, None, None, None], event, static)

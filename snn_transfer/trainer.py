@@ -13,7 +13,7 @@ global positions, so it resumes with any number of processes.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -23,43 +23,36 @@ import torch
 
 from snn_transfer import distributed
 from snn_transfer.checkpoint import (
-    check_free_space,
     checkpoint_bytes,
     load_checkpoint,
     load_newest_intact,
-    remove_stale_temporaries,
     rotate,
     save_checkpoint,
 )
-from snn_transfer.config import to_dict
-from snn_transfer.epoch_eval import evaluate_split, to_steps
+from snn_transfer.config_loader import to_dict
 from snn_transfer.epoch_log import (
     epoch_row,
     format_row,
     open_tensorboard,
+    run_result,
     str_trading_warning,
     update_best,
     write_scalars,
 )
-from snn_transfer.errors import ConfigError, DatasetError, SnnTransferError
-from snn_transfer.losses import ALIGNMENTS, LossConfig, transfer_objective
+from snn_transfer.evaluate import evaluate_split, to_steps
+from snn_transfer.losses import ALIGNMENTS
 from snn_transfer.models.registry import check_model_options
 from snn_transfer.optim import epoch_lr, make_optimizer, peak_lr, set_lr
-from snn_transfer.rundir import run_metadata, write_config, write_json, write_metrics_csv
-from snn_transfer.sample_errors import NamedSamples
-from snn_transfer.sampler import EpochBatches
-from snn_transfer.settings import TransferConfig, check_dataset_size
-from snn_transfer.sliding import slide_mask
+from snn_transfer.run_config import TransferConfig, build_dataset, check_data
+from snn_transfer.rundir import start_run_dir, write_json, write_metrics_csv
+from snn_transfer.sampler import EpochBatches, epoch_loader
+from snn_transfer.sliding import slide, slide_mask
+from snn_transfer.step import autocast, check_finite, iteration_values, training_step
 from snn_transfer.training_module import (
-    KeyedSplit,
     TrainingModule,
     build_domain_classifier,
     build_model,
 )
-
-
-class TrainingDiverged(SnnTransferError):
-    """A loss term became NaN or infinite."""
 
 
 class Trainer:
@@ -89,31 +82,10 @@ class Trainer:
         self.dist.local_batch(config.data.batch_size)  # fails early unless it splits evenly
         check_model_options(config.model.name, config.model.options)  # before any data loads
         if data is None:
-            from snn_transfer.events.datasets import load_dataset
-
             # the first rank builds the frame cache, the others open it read-only
-            data = distributed.in_rank_order(
-                lambda: load_dataset(
-                    config.data.dataset,
-                    time_steps=config.time_steps,
-                    seed=config.seed,
-                    **config.data.options,
-                )
-            )
+            data = distributed.in_rank_order(lambda: build_dataset(config))
         self.data = data
-        if data.frame_shape[0] != config.time_steps:
-            raise ConfigError(
-                f"dataset frames have T = {data.frame_shape[0]}, config time_steps = "
-                f"{config.time_steps}; they must agree"
-            )
-        if config.uses_static and not data.has_static:
-            raise DatasetError(data._no_static())
-        if config.selection == "val" and len(data.val) == 0:
-            raise ConfigError(
-                "selection = 'val' but the dataset has no validation split; set "
-                "selection=test (the paper's parity setting) or give the dataset a val_fraction"
-            )
-        check_dataset_size(config, len(data.train))  # before the model is built
+        check_data(config, data)  # before the model is built
         torch.manual_seed(config.seed)
         model = build_model(config, len(data.classes))
         self.model = distributed.prepare_model(model, self.dist, sync_bn=config.sync_bn)
@@ -138,6 +110,11 @@ class Trainer:
         self.sums: dict[str, float] = {}
         self.best: dict[str, Any] = {"epoch": None, "score": -1.0}
         self.scaler = torch.amp.GradScaler("cuda", enabled=config.amp == "fp16")
+        self.autocast = functools.partial(autocast, config.amp, self.device)
+        # alignment (CKA, MMD, CORAL) on the features of the global batch, gathered from all
+        # ranks with gradients, unless distributed_alignment is local
+        gathered = config.distributed_alignment == "global" and config.loss.alignment in ALIGNMENTS
+        self.gather = distributed.gather_batch if self.dist.distributed and gathered else None
 
     # --- checkpoints ------------------------------------------------------------------
 
@@ -200,7 +177,7 @@ class Trainer:
         ``RuntimeWarning`` naming the damaged file, without it a ``CheckpointError`` names the
         damaged file and the previous good one.
         """
-        from snn_transfer.config import read_yaml
+        from snn_transfer.config_loader import read_yaml
 
         run_dir = Path(run_dir)
         config = TransferConfig.from_dict(read_yaml(run_dir / "config.yaml"))
@@ -220,43 +197,19 @@ class Trainer:
 
     def _loader(self, epoch: int):
         cfg = self.config
-        dataset = self.train_set if self._phase(epoch) in ("transfer", "pretrain") else None
-        if dataset is None:
-            dataset = KeyedSplit(self.data.train)
-        else:
-            dataset.set_epoch(epoch)
-        self.data.train.set_epoch(epoch)
-        batches = EpochBatches(
-            self.data.train.labels,
-            cfg.data.sampler,
-            cfg.seed,
-            epoch,
-            cfg.data.batch_size,
+        return epoch_loader(
+            self.data.train,
+            self.train_set if self._phase(epoch) in ("transfer", "pretrain") else None,
+            kind=cfg.data.sampler,
+            seed=cfg.seed,
+            epoch=epoch,
+            batch_size=cfg.data.batch_size,
             size=self.epoch_size,
             position=self.position,
             rank=self.dist.rank,
             world=self.dist.world,
+            workers=cfg.data.workers,
         )
-        return torch.utils.data.DataLoader(
-            NamedSamples(dataset, self.data.train),
-            batch_sampler=batches,
-            num_workers=cfg.data.workers,
-        )
-
-    def _autocast(self):
-        if self.config.amp == "none" or self.device.type != "cuda":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.config.amp == "bf16" else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-
-    def _loss_config(self) -> LossConfig:
-        cfg = self.config
-        if cfg.parity_no_sliding_drops_alignment and cfg.sliding.kind != "power":
-            from dataclasses import replace
-
-            # the reference keeps the STR weighting of the event loss but drops alignment
-            return replace(cfg.loss, alpha=0.0)
-        return cfg.loss
 
     def _slide(self, static: torch.Tensor, event: torch.Tensor, slide_p: float):
         """Sliding replacement of this rank's static frames; the draws are made for the whole
@@ -267,20 +220,7 @@ class Trainer:
             self.config.sliding.mix, slide_p, self.config.data.batch_size, static.shape[0], g
         )
         mask = mask[:, self.dist.rank :: self.dist.world].to(static.device)
-        return torch.where(mask[:, :, None, None, None], event, static), mask
-
-    def _features(self, features: torch.Tensor | None) -> torch.Tensor | None:
-        """Features for the alignment term: gathered from all ranks (the global batch) unless
-        ``distributed_alignment`` is ``local``."""
-        cfg = self.config
-        if (
-            features is None
-            or not self.dist.distributed
-            or cfg.distributed_alignment == "local"
-            or cfg.loss.alignment not in ALIGNMENTS
-        ):
-            return features
-        return distributed.gather_batch(features)
+        return slide(static, event, mask), mask
 
     def _step(self, batch, phase: str, slide_p: float) -> dict[str, float]:
         if phase in ("transfer", "pretrain"):
@@ -295,47 +235,29 @@ class Trainer:
         mask = None
         if static is not None:
             static, mask = self._slide(static, event, slide_p)
-        with self._autocast():
-            out, domain = self.forward(static, event)
-            loss, terms = transfer_objective(
-                self._loss_config(),
-                labels,
-                out.event_logits.float(),
-                None if out.static_logits is None else out.static_logits.float(),
-                self._features(None if out.event_features is None else out.event_features.float()),
-                self._features(
-                    None if out.static_features is None else out.static_features.float()
-                ),
-                out.str_coefficients,
-                domain,
-            )
-        correct = (out.event_logits.detach().mean(0).argmax(-1) == labels).float().mean()
-        # per-step terms [T] are logged as name_0 .. name_{T-1}
-        flat = {k: v for k, v in terms.items() if v.dim() == 0}
-        for name, value in terms.items():
-            if value.dim() == 1:
-                flat.update({f"{name}_{t}": v for t, v in enumerate(value)})
-        values = {**flat, "total": loss.detach(), "train_acc": correct}
-        if mask is not None:
-            values["replaced"] = mask.float().mean()
-        # the global batch's values (the mean of the ranks' equal shares), the same on all ranks
-        averaged = distributed.mean_over_ranks(torch.stack([v.float() for v in values.values()]))
-        result = dict(zip(values, averaged.tolist(), strict=True))
-        terms = [k for k in terms if terms[k].dim() == 0]
-        for name in ("total", *terms):
-            if not np.isfinite(result[name]):
-                last = sorted((self.out / "checkpoints").glob("*.pt")) if self.out else []
-                raise TrainingDiverged(
-                    f"loss term {name!r} is {result[name]} at iteration {self.iteration} "
-                    f"(epoch {self.epoch}); the last good checkpoint is "
-                    f"{last[-1] if last else 'none (nothing saved yet)'}. Lower optim.base_lr "
-                    "or check the input scale."
-                )
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        return result
+        logged: dict[str, float] = {}
+
+        def inspect(loss: torch.Tensor, terms: dict[str, torch.Tensor], out: Any) -> None:
+            # the global batch's values (the mean of the ranks' equal shares), checked for a
+            # non-finite term before it reaches the weights
+            values = iteration_values(loss, terms, out, labels, mask)
+            averaged = distributed.mean_over_ranks(torch.stack(list(values.values())))
+            logged.update(zip(values, averaged.tolist(), strict=True))
+            check_finite(logged, terms, self.iteration, self.epoch, self.out)
+
+        training_step(
+            self.forward,
+            self.optimizer,
+            self.config.effective_loss,
+            static,
+            event,
+            labels,
+            scaler=self.scaler,
+            autocast=self.autocast,
+            gather=self.gather,
+            inspect=inspect,
+        )
+        return logged
 
     def evaluate(self, split) -> dict[str, Any]:
         """Event branch only, logits averaged over T: accuracy, predictions and per-layer
@@ -349,7 +271,7 @@ class Trainer:
             batch_size=self.config.data.eval_batch_size,
             workers=self.config.data.workers,
             device=self.device,
-            autocast=self._autocast,
+            autocast=self.autocast,
         )
 
     def fit(self, *, stop_after: int | None = None) -> dict[str, Any]:
@@ -361,15 +283,10 @@ class Trainer:
         cfg = self.config
         main = self.dist.is_main
         if self.out is not None and main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            # before any work: a full disk found at the first checkpoint would cost an epoch
-            check_free_space(self.out, self.required_space(), what="this run's checkpoints")
-            remove_stale_temporaries(self.out)  # best.pt's, from a writer killed earlier
-            write_config(self.out / "config.yaml", cfg)
             extra = {"dataset": {"name": self.data.name, **self.data.info}}
             if self.dist.distributed:
                 extra["distributed"] = {"world": self.dist.world}
-            write_json(self.out / "meta.json", run_metadata(str(self.device), extra))
+            start_run_dir(self.out, cfg, self.required_space(), str(self.device), extra)
         writer = open_tensorboard(self.out) if main else None
         total_epochs = cfg.total_epochs
         try:
@@ -475,16 +392,4 @@ class Trainer:
         self.history[self.best["epoch"] - 1]["test_acc"] = accuracy
 
     def result(self) -> dict[str, Any]:
-        selection = "validation" if self.config.selection == "val" else "test (paper parity)"
-        last = self.history[-1] if self.history else {}
-        return {
-            "mode": self.config.mode,
-            "selected_on": selection,
-            "best_epoch": self.best["epoch"],
-            "val_acc": self.best.get("val_acc"),
-            "test_acc": self.best.get("test_acc"),
-            "last_epoch": last.get("epoch"),
-            "last_test_acc": last.get("test_acc"),
-            "epochs_done": self.epoch,
-            "iterations": self.iteration,
-        }
+        return run_result(self.config, self.best, self.history, self.epoch, self.iteration)

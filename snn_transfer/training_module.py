@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from snn_transfer.losses import domain_adversarial_loss
-from snn_transfer.settings import TransferConfig
+from snn_transfer.run_config import TransferConfig
 
 
 def build_model(config: TransferConfig, num_classes: int) -> nn.Module:
@@ -21,7 +21,7 @@ def build_model(config: TransferConfig, num_classes: int) -> nn.Module:
         backbone,
         config.time_steps,
         static_branch=transfer,
-        use_str=transfer and config.loss.str_mode == "learned" and config.loss.alignment != "none",
+        use_str=config.learns_str,
         bn_running_stats=config.model.bn_running_stats,
         head=config.model.head,
     )
@@ -60,16 +60,3 @@ class TrainingModule(nn.Module):
                 self.domain(out.static_features), self.domain(out.event_features)
             )
         return out, domain
-
-
-class KeyedSplit:
-    """Baseline samples addressed by ``(index, draw)`` keys like the paired dataset."""
-
-    def __init__(self, split) -> None:
-        self.split = split
-
-    def __len__(self) -> int:
-        return len(self.split)
-
-    def __getitem__(self, key):
-        return self.split[key[0]]

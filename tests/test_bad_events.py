@@ -190,7 +190,7 @@ def write_unchecked(path, stream) -> None:
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("case", BAD)
 def test_bad_streams_in_files_raise_with_the_index_in_the_whole_file(tmp_path, case, mode):
-    from snn_transfer.events.stream_framing import frame_file
+    from snn_transfer.events.framing import frame_file
 
     stream, (word, index) = BAD[case]
     path = tmp_path / "bad.h5"
@@ -204,7 +204,7 @@ def test_bad_streams_in_files_raise_with_the_index_in_the_whole_file(tmp_path, c
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("case", GOOD)
 def test_odd_streams_in_files_frame_as_in_memory(tmp_path, case, mode):
-    from snn_transfer.events.stream_framing import frame_file
+    from snn_transfer.events.framing import frame_file
 
     stream, totals = GOOD[case]
     path = tmp_path / "odd.h5"

@@ -7,15 +7,14 @@ import pickle
 import h5py
 import numpy as np
 import pytest
-from test_real_fakes import write_folder_dataset
+from test_recorded_fakes import write_folder_dataset
 
 from snn_transfer.errors import ConfigError, EventFormatError
 from snn_transfer.events.cache import CacheMismatchError, CacheSpec, FrameCache, cache_path
 from snn_transfer.events.cache_build import build_cache
-from snn_transfer.events.frame_specs import FramePipeline
-from snn_transfer.events.framing import ToFrame
-from snn_transfer.events.real_entries_extra import folder_samples
-from snn_transfer.events.samples import FramedFiles
+from snn_transfer.events.framing import FramePipeline, ToFrame
+from snn_transfer.events.recorded.files import FramedFiles
+from snn_transfer.events.recorded.folder import folder_samples
 from snn_transfer.events.transforms import Resize
 
 

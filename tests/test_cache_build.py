@@ -15,15 +15,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from test_real_fakes import events_in, put, write_folder_dataset
+from test_recorded_fakes import events_in, put, write_folder_dataset
 
 from snn_transfer.errors import EventFormatError
 from snn_transfer.events.cache import CacheSpec, FrameCache
 from snn_transfer.events.cache_build import build_cache
-from snn_transfer.events.frame_specs import FramePipeline
-from snn_transfer.events.framing import ToFrame
-from snn_transfer.events.real_entries_extra import folder_samples
-from snn_transfer.events.samples import FramedFiles
+from snn_transfer.events.framing import FramePipeline, ToFrame
+from snn_transfer.events.recorded.files import FramedFiles
+from snn_transfer.events.recorded.folder import folder_samples
 
 
 def cli(*args: str, cwd: Path) -> subprocess.Popen:

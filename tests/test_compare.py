@@ -11,7 +11,7 @@ import torch
 
 from snn_transfer.compare import compare_runs, find_runs, format_table, plot_curves, read_run
 from snn_transfer.errors import ConfigError
-from snn_transfer.settings import TransferConfig
+from snn_transfer.run_config import TransferConfig
 from snn_transfer.trainer import Trainer
 
 torch.set_num_threads(1)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from snn_transfer.config import (
+from snn_transfer.config_loader import (
     apply_overrides,
     from_dict,
     merge,
@@ -18,7 +18,7 @@ from snn_transfer.config import (
 )
 from snn_transfer.errors import ConfigError
 from snn_transfer.losses import LossConfig
-from snn_transfer.settings import TransferConfig, check_dataset_size
+from snn_transfer.run_config import TransferConfig, check_dataset_size
 
 
 @dataclass
@@ -194,7 +194,7 @@ BAD_CONFIGS = {
     "lambda above 1": ({"loss.lam": 2}, r"loss\.lam = 2\.0 is outside \[0, 1\]"),
     "negative alpha": ({"loss.alpha": -1}, r"loss\.alpha = -1\.0 must be a finite number >= 0"),
     "infinite phi": ({"loss.phi": float("inf")}, r"loss\.phi = inf must be a finite number"),
-    "sliding power 0": ({"sliding.power": 0}, r"sliding\.power = 0 must be a finite number > 0"),
+    "sliding power 0": ({"sliding.power": 0}, r"sliding\.power = 0\.0 must be a finite number > 0"),
     "negative sliding power": (
         {"sliding.power": -2.5},
         r"sliding\.power = -2\.5 must be a finite number > 0",
@@ -263,7 +263,7 @@ def test_warm_up_longer_than_the_run_is_allowed():
 
 def test_bn_running_stats_choices_agree_with_the_model():
     from snn_transfer.models.transfer import BN_RUNNING_STATS
-    from snn_transfer.settings import BN_RUNNING_STATS as CHECKED
+    from snn_transfer.run_config import BN_RUNNING_STATS as CHECKED
 
     assert CHECKED == BN_RUNNING_STATS
 

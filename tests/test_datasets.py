@@ -90,7 +90,7 @@ def test_emulated_events_are_cached_by_fingerprint(tmp_path, monkeypatch):
     files = sorted((tmp_path / "emulated").iterdir())
     assert len(files) == 1 and files[0].suffix == ".h5"
 
-    import snn_transfer.events.emulated as emulated
+    import snn_transfer.events.emulated.cached as emulated
 
     def fail(*args, **kwargs):
         raise AssertionError("re-emulated although cached")
@@ -176,7 +176,7 @@ def test_static_scale_multiplies_the_static_inputs(digits, tmp_path):
 
 
 def _folder_tree(root, classes, per_class=2, seed=0):
-    from test_real_fakes import events_in
+    from test_recorded_fakes import events_in
 
     from snn_transfer.events.io import write_events
 
@@ -218,7 +218,7 @@ def test_a_class_only_in_the_test_folder_is_reported(tmp_path):
 
 
 def test_nmnist_with_an_empty_train_digit_folder_is_reported(tmp_path):
-    from test_real_fakes import write_nmnist
+    from test_recorded_fakes import write_nmnist
 
     root = write_nmnist(tmp_path / "nm", np.random.default_rng(0), per_digit=1)
     for file in (root / "NMNIST" / "Train" / "7").iterdir():
@@ -232,7 +232,7 @@ def test_nmnist_with_an_empty_train_digit_folder_is_reported(tmp_path):
 
 
 def test_ncaltech_with_an_empty_class_folder_names_the_folder_and_the_class(tmp_path):
-    from test_real_fakes import write_ncaltech
+    from test_recorded_fakes import write_ncaltech
 
     root = write_ncaltech(tmp_path / "nc", np.random.default_rng(0), events=20)
     for file in (root / "Caltech101" / "emu").iterdir():
@@ -244,7 +244,7 @@ def test_ncaltech_with_an_empty_class_folder_names_the_folder_and_the_class(tmp_
 
 
 def test_static_class_folders_that_do_not_match_the_event_classes_are_listed(tmp_path):
-    from test_real_fakes import write_png
+    from test_recorded_fakes import write_png
 
     root = _folder_tree(tmp_path / "rec", ["a", "b", "c"])
     rng = np.random.default_rng(1)
@@ -261,7 +261,7 @@ def test_static_class_folders_that_do_not_match_the_event_classes_are_listed(tmp
 
 
 def test_an_empty_static_class_folder_is_named(tmp_path):
-    from test_real_fakes import write_png
+    from test_recorded_fakes import write_png
 
     root = _folder_tree(tmp_path / "rec", ["a", "b"])
     write_png(tmp_path / "img" / "a" / "rec0.png", np.random.default_rng(1))
@@ -274,7 +274,7 @@ def test_an_empty_static_class_folder_is_named(tmp_path):
 
 
 def test_validation_split_leaves_every_class_a_training_sample():
-    from snn_transfer.events.real import validation_split
+    from snn_transfer.events.splits import validation_split
 
     labels = np.array([0, 0, 1, 1, 1, 2])
     train, val = validation_split(labels, 0.75, seed=0)

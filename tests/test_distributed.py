@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from snn_transfer import distributed
-from snn_transfer.config import set_dotted
+from snn_transfer.config_loader import set_dotted
 from snn_transfer.errors import ConfigError
-from snn_transfer.settings import TransferConfig
+from snn_transfer.run_config import TransferConfig
 from snn_transfer.trainer import Trainer
 
 torch.set_num_threads(1)

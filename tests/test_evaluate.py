@@ -11,18 +11,16 @@ from spikingjelly.activation_based import layer, neuron
 from torch import nn
 
 from snn_transfer.errors import ConfigError
-from snn_transfer.evaluate import (
-    E_AC_PJ,
-    E_MAC_PJ,
-    OpCounter,
-    evaluate_run,
+from snn_transfer.eval_report import (
     format_evaluation,
     format_predictions,
     top_confusions,
     write_evaluation,
 )
+from snn_transfer.evaluate import evaluate_run
+from snn_transfer.op_counter import E_AC_PJ, E_MAC_PJ, OpCounter
+from snn_transfer.run_config import TransferConfig
 from snn_transfer.rundir import load_run
-from snn_transfer.settings import TransferConfig
 from snn_transfer.trainer import Trainer
 
 torch.set_num_threads(1)
@@ -196,3 +194,54 @@ def test_bad_split_and_mismatched_dataset_are_config_errors(run_dir):
 
     with pytest.raises(ConfigError, match="classes"):
         evaluate_run(run_dir, data=Other())
+
+
+# --- one evaluation loop: the per-epoch metrics count every neuron type ------------------
+
+
+def _fused_tiny(monkeypatch):
+    """The tiny model with the fused LIF layers (their torch reference path on a CPU)."""
+    from snn_transfer.models import TransferModel, create_model
+    from snn_transfer.models import neurons as neurons_module
+
+    monkeypatch.setattr(neurons_module, "resolve_neuron_backend", lambda name: "cupy")
+    torch.manual_seed(0)
+    backbone = create_model("tiny", 3, bn=False)
+    return TransferModel(backbone, 4, static_branch=False, use_str=False)
+
+
+def test_epoch_evaluation_counts_the_firing_of_the_fused_neuron(monkeypatch):
+    from spikingjelly.activation_based.neuron import BaseNode
+
+    from snn_transfer.evaluate import evaluate_split
+    from snn_transfer.kernels import FusedLIFNode
+
+    model = _fused_tiny(monkeypatch)
+    fused = [name for name, m in model.named_modules() if isinstance(m, FusedLIFNode)]
+    assert fused and not any(isinstance(m, BaseNode) for m in model.modules())
+    rng = np.random.default_rng(0)
+    split = [
+        (rng.poisson(2.0, (4, 2, 34, 34)).astype(np.float32), int(rng.integers(3)))
+        for _ in range(10)
+    ]
+    spikes: dict[str, list[float]] = {}
+
+    def by_hand(name):
+        def hook(module, args, out):
+            total = spikes.setdefault(name, [0.0, 0.0])
+            total[0] += float(out.double().sum())
+            total[1] += out.numel()
+
+        return hook
+
+    hooks = [m.register_forward_hook(by_hand(n)) for n, m in model.named_modules() if n in fused]
+    # what the trainer does at the end of every epoch (Trainer.evaluate)
+    result = evaluate_split(model, split, batch_size=4)
+    for hook in hooks:
+        hook.remove()
+    assert list(result["firing"]) == fused
+    for name in fused:
+        assert result["firing"][name] == pytest.approx(spikes[name][0] / spikes[name][1])
+    assert any(rate > 0 for rate in result["firing"].values())
+    assert model.training  # back in the mode it was in
+    assert result["n"] == 10 and len(result["predictions"]) == 10

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_real_fakes import events_in, put
+from test_recorded_fakes import events_in, put
 
 from snn_transfer.events.io import EventDatasetWriter
 
@@ -74,7 +74,7 @@ def test_preprocess_builds_the_cache_training_finds(tmp_path, gesture_root, monk
     assert "train: " in result.stdout and "11 samples" in result.stdout
     built = sorted((cache / "frames").glob("dvs-gesture-*.h5"))
     assert len(built) == 2
-    import snn_transfer.events.real as real
+    import snn_transfer.events.recorded.description as real
     from snn_transfer.events.datasets import load_dataset
 
     def no_build(*args, **kwargs):

@@ -11,11 +11,11 @@ from spikingjelly.activation_based import functional, layer
 from torch import nn
 
 from snn_transfer.checkpoint import save_checkpoint
-from snn_transfer.config import to_dict
+from snn_transfer.config_loader import to_dict
 from snn_transfer.errors import ConfigError, SnnTransferError
 from snn_transfer.export import export_graph, export_nir, fold_batchnorm
 from snn_transfer.models import SeqBatchNorm2d, TransferModel, create_model
-from snn_transfer.settings import TransferConfig
+from snn_transfer.run_config import TransferConfig
 
 torch.set_num_threads(1)
 HAVE_NIR = all(importlib.util.find_spec(p) is not None for p in ("nir", "nirtorch"))

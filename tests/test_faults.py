@@ -24,7 +24,7 @@ from snn_transfer.checkpoint import (
     save_checkpoint,
 )
 from snn_transfer.errors import DatasetError
-from snn_transfer.settings import TransferConfig
+from snn_transfer.run_config import TransferConfig
 from snn_transfer.trainer import Trainer
 
 torch.set_num_threads(1)
@@ -44,7 +44,7 @@ if len(sys.argv) > 3:
             os.kill(os.getpid(), signal.SIGKILL)
         fsync(fd)
     os.fsync = dying_fsync
-from snn_transfer.settings import TransferConfig
+from snn_transfer.run_config import TransferConfig
 from snn_transfer.trainer import Trainer
 config = TransferConfig.from_dict(json.loads(sys.argv[1]))
 Trainer(config, sys.argv[2], progress=False, quiet=True).fit()

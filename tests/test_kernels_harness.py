@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snn_transfer.kernels._cpu_harness import cpu_kernels
-from snn_transfer.kernels._source import SURROGATES
 from snn_transfer.kernels.parameters import LIFParameters
 from snn_transfer.kernels.reference import lif_multi_step
+from snn_transfer.kernels.surrogates import SURROGATES
 
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 RESETS = (0.0, -0.25, None)  # hard to 0, hard to a non-zero value, soft

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_real_entries import write_cepdvs, write_nomniglot, write_omniglot_images
-from test_real_fakes import write_caltech_images, write_ncaltech
+from test_recorded_entries import write_cepdvs, write_nomniglot, write_omniglot_images
+from test_recorded_fakes import write_caltech_images, write_ncaltech
 
 from snn_transfer.recipes import resolve
 from snn_transfer.trainer import Trainer

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from snn_transfer.events.cache import CacheSpec, FrameCache
 from snn_transfer.events.cache_build import build_cache
-from snn_transfer.events.samples import Sample
+from snn_transfer.events.recorded.files import Sample
 
 class Tiny:
     def __init__(self, n):

@@ -153,7 +153,7 @@ CHILD = """
 import os, signal, stat, sys
 import torch
 torch.set_num_threads(1)
-from snn_transfer import checkpoint
+from snn_transfer import atomic, checkpoint
 
 path, stage = sys.argv[1], sys.argv[2]
 def state(step):
@@ -174,7 +174,7 @@ if stage == "mid-write":
                 self.f.flush()
                 die()
             self.f.write(chunk)
-    checkpoint.open = lambda *args: Dying(open(*args))
+    atomic.open = lambda *args: Dying(open(*args))
 elif stage == "before-rename":
     fsync = os.fsync
     def dying_fsync(fd):

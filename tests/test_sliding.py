@@ -21,7 +21,7 @@ def test_schedules():
     assert SlidingSchedule("none").probability(99, 10, 10) == 0.0
     two = SlidingSchedule("two_stage")
     assert [two.probability(i, 10, 10) for i in (0, 49, 50, 99)] == [0.0, 0.0, 1.0, 1.0]
-    with pytest.raises(ConfigError, match="sliding schedule 'cubic' is unknown"):
+    with pytest.raises(ConfigError, match="sliding.kind = 'cubic' must be one of power, none"):
         SlidingSchedule("cubic")
 
 

@@ -473,7 +473,7 @@ def test_tile_time_on_torch_is_a_view():
 
 def test_static_and_emulate_import_without_heavy_modules():
     code = (
-        "import sys, snn_transfer.events.static, snn_transfer.events.emulate;"
+        "import sys, snn_transfer.events.static, snn_transfer.events.saccades;"
         "print([m for m in ('torch', 'torchvision', 'PIL', 'sklearn', 'tonic') if m in sys.modules])"
     )
     result = subprocess.run(

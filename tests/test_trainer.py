@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from snn_transfer.config import set_dotted
+from snn_transfer.config_loader import set_dotted
 from snn_transfer.errors import ConfigError, DatasetError
 from snn_transfer.events.datasets import load_dataset
 from snn_transfer.losses import LossConfig, transfer_objective
 from snn_transfer.models import TransferModel, create_model
+from snn_transfer.run_config import TransferConfig
 from snn_transfer.rundir import load_run, read_metrics_csv
-from snn_transfer.settings import TransferConfig
-from snn_transfer.trainer import Trainer, TrainingDiverged
+from snn_transfer.step import TrainingDiverged
+from snn_transfer.trainer import Trainer
 
 torch.set_num_threads(1)
 
@@ -95,7 +96,7 @@ def test_resume_equals_an_uninterrupted_run(cache, tmp_path):
 
 
 def test_non_finite_loss_names_the_term_and_the_last_checkpoint(cache, tmp_path, monkeypatch):
-    import snn_transfer.trainer as trainer_module
+    import snn_transfer.step as step_module
 
     def broken(*args, **kwargs):
         loss, terms = transfer_objective(*args, **kwargs)
@@ -104,7 +105,7 @@ def test_non_finite_loss_names_the_term_and_the_last_checkpoint(cache, tmp_path,
 
     trainer = Trainer(config(cache), tmp_path, progress=False, quiet=True)
     trainer.fit(stop_after=3)
-    monkeypatch.setattr(trainer_module, "transfer_objective", broken)
+    monkeypatch.setattr(step_module, "transfer_objective", broken)
     with pytest.raises(
         TrainingDiverged, match=r"'align' is nan at iteration 3 .*ckpt-000000003\.pt"
     ):

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from snn_transfer.config import set_dotted
+from snn_transfer.config_loader import set_dotted
 from snn_transfer.epoch_log import str_trading_warning
 from snn_transfer.errors import ConfigError
 from snn_transfer.events.datasets import load_dataset
 from snn_transfer.events.event_augment import DropByArea, DropByTime, DropEvent, SpatialJitter
-from snn_transfer.events.frame_specs import augmentations
+from snn_transfer.events.framing import augmentations
 from snn_transfer.models import TransferModel, create_model
+from snn_transfer.run_config import TransferConfig
 from snn_transfer.rundir import read_metrics_csv
-from snn_transfer.settings import TransferConfig
 from snn_transfer.trainer import Trainer
 
 torch.set_num_threads(1)
@@ -168,10 +168,9 @@ def test_per_step_terms_and_test_only_when_selected(cache, tmp_path):
     config = _config(cache, epochs=3, test_every_epoch=False)
     trainer = Trainer(config, tmp_path / "run", progress=False, quiet=True)
     result = trainer.fit()
-    rows = [
-        {k: float(v) if k != "phase" and v != "" else v for k, v in row.items()}
-        for row in read_metrics_csv(tmp_path / "run" / "metrics.csv")
-    ]
+    rows = trainer.history  # typed; metrics.csv holds the same columns as text
+    written = read_metrics_csv(tmp_path / "run" / "metrics.csv")
+    assert len(written) == len(rows) and set(written[0]) == set(rows[0])
     for t in range(4):
         assert rows[0][f"ce_event_{t}"] > 0 and rows[0][f"ce_static_{t}"] > 0
         assert 0 <= rows[0][f"distance_{t}"] <= 1 and 0 < rows[0][f"sigma_{t}"] < 1

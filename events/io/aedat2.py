@@ -33,6 +33,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from snn_transfer.atomic import atomic_output
 from snn_transfer.errors import EventFormatError
 from snn_transfer.events.core import EVENT_DTYPE, SensorSize
 from snn_transfer.events.io.aedat2_chips import DVS128, AEChip, chip_for, supported_chips
@@ -41,7 +42,6 @@ from snn_transfer.events.io.base import (
     EventRecording,
     PathLike,
     StreamChecker,
-    atomic_output,
     check_chunk_size,
     check_readable,
     events_for_writing,

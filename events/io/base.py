@@ -6,13 +6,13 @@
   ``FileNotFoundError`` (so ``except FileNotFoundError`` works as usual).
 * ``StreamChecker``: validates a stream chunk by chunk, with event indices and byte offsets
   counted over the whole file.
-* ``atomic_output``: writers write to ``<name>.partial`` and rename into place only when
-  the file is complete, so a crash never leaves a half-written file under the final name.
+
+Writers write through ``snn_transfer.atomic.atomic_output``: a crash never leaves a
+half-written file under the final name.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 from collections.abc import Callable, Iterator
@@ -25,8 +25,6 @@ from snn_transfer.errors import EventFormatError
 from snn_transfer.events.core import EVENT_DTYPE, SensorSize, as_events, validate_events
 
 PathLike = str | os.PathLike
-
-PARTIAL_SUFFIX = ".partial"
 
 
 class EventFileNotFoundError(EventFormatError, FileNotFoundError):
@@ -223,20 +221,3 @@ class CounterUnwrap:
 def empty_events() -> np.ndarray:
     """A zero-length ``EVENT_DTYPE`` array."""
     return np.empty(0, dtype=EVENT_DTYPE)
-
-
-@contextlib.contextmanager
-def atomic_output(path: PathLike) -> Iterator[Path]:
-    """Yield a temporary name next to ``path``; rename it onto ``path`` on success.
-
-    On an exception the temporary file is removed and ``path`` is left untouched.
-    """
-    path = Path(path)
-    partial = path.with_name(path.name + PARTIAL_SUFFIX)
-    try:
-        yield partial
-        os.replace(partial, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            partial.unlink()
-        raise

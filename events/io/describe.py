@@ -6,7 +6,7 @@ import numpy as np
 
 from snn_transfer.events.io import hdf5
 from snn_transfer.events.io.base import PathLike, check_readable
-from snn_transfer.events.io.formats import DEFAULT_CHUNK_SIZE, _resolve
+from snn_transfer.events.io.formats import DEFAULT_CHUNK_SIZE, format_of
 
 
 def _stream_summary(chunks) -> dict:
@@ -64,7 +64,7 @@ def describe(path: PathLike, format: str | None = None) -> dict:
         EventFileNotFoundError / EventFormatError as ``read_events``.
     """
     path = check_readable(path)
-    fmt = _resolve(path, format)
+    fmt = format_of(path, format)
     if fmt.name == "hdf5":
         with hdf5.open_hdf5(path) as file, hdf5.hdf5_errors(path):
             kind = hdf5.file_kind(file, path)

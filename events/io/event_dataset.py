@@ -10,7 +10,8 @@ Layout:
 * attributes ``sensor_size`` (W, H, P) and ``source``.
 
 ``EventDatasetWriter`` appends sample by sample (so a converter or an emulator can stream
-into it) to ``<name>.partial`` and renames it into place only on a successful close.
+into it) to a temporary name (``snn_transfer.atomic``) and renames it into place only on a
+successful close.
 ``EventDataset`` reads it lazily: the file is opened on first access in each process, so a
 dataset object can be handed to DataLoader workers.
 """
@@ -24,10 +25,10 @@ from types import TracebackType
 
 import numpy as np
 
+from snn_transfer.atomic import atomic_output
 from snn_transfer.errors import EventFormatError
 from snn_transfer.events.core import EVENT_DTYPE, SensorSize
 from snn_transfer.events.io.base import (
-    PARTIAL_SUFFIX,
     PathLike,
     StreamChecker,
     check_readable,
@@ -58,7 +59,7 @@ class EventDatasetWriter:
             writer.append(events, label=3, name="airplanes/image_0001.bin")
 
     The file appears under ``path`` only when the ``with`` block ends without an exception
-    (or ``close()`` is called); on an exception ``<path>.partial`` is deleted.
+    (or ``close()`` is called); on an exception the temporary file (``partial``) is deleted.
 
     Args:
         path: the final file name.
@@ -82,7 +83,8 @@ class EventDatasetWriter:
         max_name_bytes: int = 256,
     ) -> None:
         self.path = Path(path)
-        self.partial = self.path.with_name(self.path.name + PARTIAL_SUFFIX)
+        self.partial: Path | None = None
+        self._output = None
         self.sensor_size = normalise_sensor_size(sensor_size)
         if self.sensor_size is None:
             raise EventFormatError("an event dataset needs a sensor_size (W, H, P)")
@@ -110,9 +112,11 @@ class EventDatasetWriter:
             self.abort()
 
     def open(self) -> None:
-        """Create ``<path>.partial`` with empty datasets."""
+        """Create the temporary file (``partial``) with empty datasets."""
         import h5py
 
+        self._output = atomic_output(self.path)
+        self.partial = self._output.__enter__()
         file = h5py.File(self.partial, "w", libver=LIBVER)
         file.attrs["kind"] = fixed_text(KIND_EVENT_DATASET)
         file.attrs["source"] = fixed_text(self.source)
@@ -172,15 +176,18 @@ class EventDatasetWriter:
         if self._file is not None:
             self._file.close()
             self._file = None
-            os.replace(self.partial, self.path)
+            output, self._output = self._output, None
+            output.__exit__(None, None, None)
 
     def abort(self) -> None:
-        """Close and delete the partial file, leaving ``path`` untouched."""
+        """Close and delete the temporary file, leaving ``path`` untouched."""
         if self._file is not None:
             self._file.close()
             self._file = None
-        if self.partial.exists():
-            self.partial.unlink()
+        if self._output is not None:
+            output, self._output = self._output, None
+            aborted = RuntimeError("aborted")  # removes the temporary file, raises nothing
+            output.__exit__(RuntimeError, aborted, None)
 
 
 class EventDataset:

@@ -229,7 +229,8 @@ def detect_format(path: PathLike) -> str:
     )
 
 
-def _resolve(path: PathLike, format: str | None) -> EventFormat:
+def format_of(path: PathLike, format: str | None) -> EventFormat:
+    """The ``EventFormat`` named ``format``, or detected from the file when None."""
     return get_format(format) if format is not None else get_format(detect_format(path))
 
 
@@ -253,7 +254,7 @@ def read_events(
             sensor or out of time order; the message names the file and the byte offset or
             event index.
     """
-    return _resolve(path, format).read(path, sensor_size=sensor_size)
+    return format_of(path, format).read(path, sensor_size=sensor_size)
 
 
 def iter_events(
@@ -269,7 +270,7 @@ def iter_events(
     memory can be processed. The concatenated chunks equal ``read_events(path).events``,
     and the same checks apply (errors name the event index in the whole file).
     """
-    return _resolve(path, format).iterate(path, chunk_size, sensor_size=sensor_size)
+    return format_of(path, format).iterate(path, chunk_size, sensor_size=sensor_size)
 
 
 def write_events(

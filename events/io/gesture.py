@@ -22,13 +22,13 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from snn_transfer.atomic import atomic_output
 from snn_transfer.errors import EventFormatError
 from snn_transfer.events.core import EVENT_DTYPE, SensorSize
 from snn_transfer.events.io.base import (
     EventRecording,
     PathLike,
     StreamChecker,
-    atomic_output,
     check_chunk_size,
     check_readable,
     events_for_writing,

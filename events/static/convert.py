@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from snn_transfer.errors import ConfigError
+from snn_transfer.events.checks import size_pair
 from snn_transfer.events.spec import Spec
 
 CHANNELS = ("v", "gray", "blue")
@@ -140,13 +141,7 @@ class StaticInputSpec(Spec):
 
     def __post_init__(self) -> None:
         if self.size is not None:
-            try:
-                size = tuple(int(s) for s in self.size)
-            except (TypeError, ValueError):
-                size = ()
-            if len(size) != 2 or min(size) < 1:
-                raise ConfigError(f"size must be (H, W) with positive ints, not {self.size!r}")
-            object.__setattr__(self, "size", size)
+            object.__setattr__(self, "size", size_pair("StaticInputSpec: size", self.size))
         coerce_fields(
             self, {"time_steps": int, "polarities": int, "scale": float, "target_mean": float}
         )

@@ -5,14 +5,9 @@ Defaults are the paper's neuron: LIF with tau 2 (decay-input form
 detached from the reset path, triangle surrogate gradient. Every neuron runs in SpikingJelly's
 multi-step mode: input ``[T, B, ...]`` -> spikes ``[T, B, ...]``.
 
-Surrogate gradients ``g'(x)`` with ``x = H - V_threshold`` (all fire on ``x >= 0``), default a:
-
-- ``triangle``: ``surrogate.PiecewiseQuadratic``, ``max(0, a - a^2 |x|)``, a = 2
-- ``rectangle``: ``surrogate.Rect``, ``a`` on ``|x| < 0.5 / a`` and 0 elsewhere, a = 1
-- ``atan``: ``surrogate.ATan``, ``a / (2 (1 + (pi a x / 2)^2))``, a = 2
-- ``sigmoid``: ``surrogate.Sigmoid``, ``a s(ax) (1 - s(ax))``, a = 4
-
-With the default alphas the triangle peaks at 2 on ``|x| < 0.5`` (the reference's N-Caltech101
+Surrogate gradients ``g'(x)`` with ``x = H - V_threshold`` (all fire on ``x >= 0``): the table
+of ``kernels.surrogates`` (triangle, rectangle, atan, sigmoid, each with its SpikingJelly class);
+a model's default alpha is the table's ``model_alpha`` (2, 1, 2, 4). With the default alphas the triangle peaks at 2 on ``|x| < 0.5`` (the reference's N-Caltech101
 and CEP-DVS neuron) and the rectangle is 1 on ``|x| < 0.5`` (its N-Omniglot neuron, same as
 ``PiecewiseLeakyReLU(w=0.5, c=0)`` on SpikingJelly's torch path). The reference fires on
 ``x > 0`` instead of ``x >= 0``; the two differ only where ``H`` equals the threshold exactly.
@@ -34,18 +29,12 @@ from spikingjelly.activation_based import neuron, surrogate
 from torch import nn
 
 from snn_transfer.errors import ConfigError
+from snn_transfer.kernels.surrogates import MODEL_ALPHA, SPIKINGJELLY_CLASS, SURROGATES
 from snn_transfer.models._checks import check_bool, check_choice, check_number
 
-SURROGATES: tuple[str, ...] = ("triangle", "rectangle", "atan", "sigmoid")
 NEURON_BACKENDS: tuple[str, ...] = ("auto", "spikingjelly", "cupy")
 
-_DEFAULT_ALPHA = {"triangle": 2.0, "rectangle": 1.0, "atan": 2.0, "sigmoid": 4.0}
-_SJ_SURROGATE = {
-    "triangle": surrogate.PiecewiseQuadratic,
-    "rectangle": surrogate.Rect,
-    "atan": surrogate.ATan,
-    "sigmoid": surrogate.Sigmoid,
-}
+_SJ_SURROGATE = {name: getattr(surrogate, cls) for name, cls in SPIKINGJELLY_CLASS.items()}
 # The fused neuron the kernels package is expected to provide (see ``resolve_neuron_backend``).
 _FUSED_LIF_NAME = "FusedLIFNode"
 
@@ -84,7 +73,7 @@ class NeuronConfig:
         """The surrogate's alpha: the configured one or the surrogate's default."""
         if self.surrogate_alpha is not None:
             return self.surrogate_alpha
-        return _DEFAULT_ALPHA[self.surrogate]
+        return MODEL_ALPHA[self.surrogate]
 
 
 NEURON_KEYS: tuple[str, ...] = tuple(NeuronConfig.__dataclass_fields__)
@@ -93,7 +82,7 @@ NEURON_KEYS: tuple[str, ...] = tuple(NeuronConfig.__dataclass_fields__)
 def make_surrogate(name: str, alpha: float | None = None) -> nn.Module:
     """A SpikingJelly surrogate spike function: Heaviside forward, ``g'(x)`` backward."""
     check_choice("surrogate", name, SURROGATES)
-    value = _DEFAULT_ALPHA[name] if alpha is None else check_number("surrogate_alpha", alpha)
+    value = MODEL_ALPHA[name] if alpha is None else check_number("surrogate_alpha", alpha)
     return _SJ_SURROGATE[name](alpha=value)
 
 

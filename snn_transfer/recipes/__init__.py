@@ -28,10 +28,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from snn_transfer.config import apply_overrides, merge, read_yaml
-from snn_transfer.config import set_dotted as _set
+from snn_transfer.config_loader import apply_overrides, merge, read_yaml
+from snn_transfer.config_loader import set_dotted as _set
 from snn_transfer.errors import ConfigError
-from snn_transfer.settings import TransferConfig
+from snn_transfer.run_config import TransferConfig
 
 MODIFIERS = {
     "paper": "the paper's method exactly (two heads, CKA, learned STR, tiled static images)",

@@ -12,21 +12,14 @@ result and one chunk's contribution), whatever the file's size.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
 from snn_transfer.errors import EventFormatError
 from snn_transfer.events.core import SensorSize
-from snn_transfer.events.framing import (
-    ToFrame,
-    _accumulate,
-    _check_events,
-    _edges,
-    frame_bounds,
-    to_frame,
-)
+from snn_transfer.events.framing.counting import accumulate, check_stream
+from snn_transfer.events.framing.to_frame import ToFrame, frame_bounds, frame_edges, to_frame
 from snn_transfer.events.io.formats import DEFAULT_CHUNK_SIZE, iter_events
 
 
@@ -38,7 +31,7 @@ def _chunks(path, format, chunk_size, sensor_size, limits):
         if not len(chunk):
             continue
         try:
-            _check_events(chunk, limits, path)
+            check_stream(chunk, limits, path)
         except EventFormatError as error:
             index = None if error.index is None else error.index + offset
             raise EventFormatError(error.problem, path=path, index=index) from None
@@ -51,32 +44,6 @@ def _chunks(path, format, chunk_size, sensor_size, limits):
         last_t = int(chunk["t"][-1])
         yield offset, chunk
         offset += len(chunk)
-
-
-def _time_thresholds(spec: ToFrame, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per frame the timestamps ``[low, high)`` (integers, us) of the events it counts: the
-    edges ``frame_bounds`` searches for, as thresholds that work on any chunk."""
-
-    def up(values: np.ndarray) -> np.ndarray:
-        return np.ceil(values).astype(np.int64) if values.dtype.kind == "f" else values
-
-    if spec.n_time_bins is not None:
-        window = (last - first) // spec.n_time_bins * (1 + spec.overlap)
-        offsets = np.arange(spec.n_time_bins) * (window * (1 - spec.overlap))
-        low, high = up(_edges(first, offsets)), up(_edges(first, offsets + window))
-        high[-1] = last + 1  # the last bin is closed: up to and including t_last
-        return low, high
-    rounding = math.ceil if spec.include_incomplete else math.floor
-    start = first if spec.start_time is None else spec.start_time
-    end = last if spec.end_time is None else spec.end_time
-    stride = spec.time_window - spec.overlap
-    count = max(int(rounding((end - start - spec.time_window) / stride)) + 1, 1)
-    offsets = np.arange(count) * stride
-    low = up(_edges(start, offsets))
-    high = up(_edges(start, offsets + spec.time_window))
-    if spec.include_incomplete:
-        high[-1] = max(int(high[-1]), math.floor(end) + 1)
-    return low, high
 
 
 def frame_file(
@@ -101,12 +68,8 @@ def frame_file(
     # the whole-stream checks on the span (a corrupt timestamp) and the event-mode bounds need
     # only the first and last timestamps and the count: a zero-stride view stands for t
     t_view = np.broadcast_to(np.int64(first), (n,))
-    if spec.time_window is not None:
-        frame_bounds(np.array([first, last], np.int64), spec)
-        low, high = _time_thresholds(spec, first, last)
-        global_bounds = None
-    elif spec.n_time_bins is not None:
-        low, high = _time_thresholds(spec, first, last)
+    if spec.time_window is not None or spec.n_time_bins is not None:
+        low, high = frame_edges(spec, first, last)
         global_bounds = None
     else:
         global_bounds = frame_bounds(t_view, spec)
@@ -119,7 +82,7 @@ def frame_file(
             starts = np.clip(global_bounds[0] - offset, 0, len(chunk))
             ends = np.clip(global_bounds[1] - offset, 0, len(chunk))
         p = chunk["p"] if n_pol == 2 else None
-        part = _accumulate(chunk["x"], chunk["y"], p, (width, height), starts, ends)
+        part = accumulate(chunk["x"], chunk["y"], p, (width, height), starts, ends)
         if frames is None:
             frames = part
         else:

@@ -2,20 +2,24 @@
 
 Every value is checked when the config is built, before any data is loaded: an unknown key,
 a wrong type or an impossible value raises ``ConfigError`` naming the dotted key
-(``optim.base_lr``, ``data.options.event_fraction``) and the allowed range.
-``check_dataset_size`` adds the one check that needs the dataset (the batch must fit the
-training split); the trainer calls it as soon as the dataset is loaded.
+(``optim.base_lr``, ``data.options.event_fraction``) and the allowed range. Each section
+checks itself (``DataConfig`` and ``ModelConfig`` here, ``LossConfig``, ``SlidingSchedule``
+and ``OptimConfig`` next to the code that uses them); ``config_loader`` builds the sections
+from plain data. What follows from several keys is a property computed here once
+(``learns_str``, ``effective_loss``), and :func:`build_dataset` is the one way from a config
+to its dataset (training, evaluation, export). ``check_dataset_size`` adds the one check
+that needs the dataset (the batch must fit the training split); the trainer calls it as
+soon as the dataset is loaded.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from snn_transfer.config import from_dict
-from snn_transfer.errors import ConfigError
+from snn_transfer.config_loader import from_dict
+from snn_transfer.errors import ConfigError, DatasetError
+from snn_transfer.events.checks import FRACTIONS, fraction
 from snn_transfer.losses import LossConfig
 from snn_transfer.optim import OptimConfig
 from snn_transfer.sampler import SAMPLERS
@@ -27,17 +31,6 @@ AMP = ("none", "bf16", "fp16")
 DISTRIBUTED_ALIGNMENTS = ("global", "local")
 BN_RUNNING_STATS = ("event", "both")  # as snn_transfer.models.transfer, without torch models
 HEAD_MODES = ("separate", "shared")  # as snn_transfer.models.transfer
-# dataset options with a shared meaning across the registry: key -> (allowed range, test)
-FRACTION_OPTIONS = {
-    "event_fraction": ("(0, 1]", lambda v: 0 < v <= 1),
-    "static_fraction": ("(0, 1]", lambda v: 0 < v <= 1),
-    "val_fraction": ("[0, 1)", lambda v: 0 <= v < 1),
-    "test_fraction": ("(0, 1)", lambda v: 0 < v < 1),
-}
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _int_at_least(value: Any, low: int) -> bool:
@@ -48,11 +41,6 @@ def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
     """Raise ``ConfigError`` "<key> = <value> must be <allowed>" unless ``ok``."""
     if not ok:
         raise ConfigError(f"{key} = {value!r} must be {allowed}")
-
-
-def _check_finite(key: str, value: float, low: float, *, strict: bool) -> None:
-    ok = _number(value) and math.isfinite(value) and (value > low if strict else value >= low)
-    _check(ok, key, value, f"a finite number {'>' if strict else '>='} {low:g}")
 
 
 @dataclass(frozen=True)
@@ -84,11 +72,9 @@ class DataConfig:
             raise ConfigError(
                 "set time_steps at the top level (time_steps=...), not in data.options"
             )
-        for key, (allowed, test) in FRACTION_OPTIONS.items():
+        for key in FRACTIONS:  # the options every dataset that takes them reads alike
             if key in self.options:
-                value = self.options[key]
-                ok = _number(value) and test(value)
-                _check(ok, f"data.options.{key}", value, f"a number in {allowed}")
+                fraction(key, self.options[key], prefix="data.options.")
 
 
 @dataclass(frozen=True)
@@ -200,7 +186,6 @@ class TransferConfig:
             value = getattr(self, key)
             _check(_int_at_least(value, 0), key, value, "an integer >= 0")
         _check_device(self.device)
-        _check_sections(self.optim, self.loss, self.sliding)
 
     @property
     def total_epochs(self) -> int:
@@ -210,12 +195,25 @@ class TransferConfig:
     def uses_static(self) -> bool:
         return self.mode != "baseline"
 
+    @property
+    def learns_str(self) -> bool:
+        """Whether the model learns STR coefficients: the transfer method with learned STR
+        and an alignment term to trade against."""
+        return self.mode == "transfer" and self.loss.learned_str
+
+    @property
+    def effective_loss(self) -> LossConfig:
+        """The loss constants training uses: ``loss``, except that the reference's "no
+        sliding" ablation (``parity_no_sliding_drops_alignment`` without the power schedule)
+        keeps the STR weighting of the event loss but drops alignment (alpha = 0)."""
+        if self.parity_no_sliding_drops_alignment and self.sliding.kind != "power":
+            return replace(self.loss, alpha=0.0)
+        return self.loss
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TransferConfig:
         """Build from plain data (a YAML recipe with ``--set`` overrides applied); unknown
         keys, wrong types and values out of range raise ``ConfigError`` naming the key."""
-        if isinstance(data, Mapping) and isinstance(data.get("sliding"), Mapping):
-            _check_sliding(data["sliding"])  # its own messages do not name the keys
         return from_dict(cls, data)
 
 
@@ -230,40 +228,22 @@ def _check_device(device: str) -> None:
         raise ConfigError(f"device = {device!r} must be auto, cpu, cuda or cuda:<index>") from None
 
 
-def _check_sliding(section: Mapping[str, Any]) -> None:
-    from snn_transfer.sliding import SCHEDULES
-
-    kind = section.get("kind", "power")
-    if isinstance(kind, str) and kind not in SCHEDULES:
-        raise ConfigError(f"sliding.kind = {kind!r} must be one of {', '.join(SCHEDULES)}")
-    power = section.get("power", 3.0)
-    if _number(power):
-        _check_finite("sliding.power", power, 0, strict=True)
-
-
-def _check_sections(optim: OptimConfig, loss: LossConfig, sliding: SlidingSchedule) -> None:
-    """What the sections' own checks leave open: infinities, NaN, negative rates."""
-    _check_finite("optim.base_lr", optim.base_lr, 0, strict=True)
-    _check_finite("optim.warmup_lr", optim.warmup_lr, 0, strict=False)
-    _check_finite("optim.min_lr", optim.min_lr, 0, strict=False)
-    _check_finite("optim.weight_decay", optim.weight_decay, 0, strict=False)
-    _check_finite("optim.eps", optim.eps, 0, strict=True)
-    gamma = optim.step_gamma
-    _check(_number(gamma) and 0 < gamma <= 1, "optim.step_gamma", gamma, "a number in (0, 1]")
-    _check(
-        _int_at_least(optim.warmup_epochs, 0),
-        "optim.warmup_epochs",
-        optim.warmup_epochs,
-        "an integer >= 0",
-    )
-    _check(
-        _int_at_least(optim.step_epochs, 1),
-        "optim.step_epochs",
-        optim.step_epochs,
-        "an integer >= 1",
-    )
-    _check(_number(loss.phi) and math.isfinite(loss.phi), "loss.phi", loss.phi, "a finite number")
-    _check_sliding({"kind": sliding.kind, "power": sliding.power})
+def check_data(config: TransferConfig, data: Any) -> None:
+    """The checks that need the loaded dataset (a ``PairedData``), made before any model is
+    built: its T, its static images, its validation split and the batch size."""
+    if data.frame_shape[0] != config.time_steps:
+        raise ConfigError(
+            f"dataset frames have T = {data.frame_shape[0]}, config time_steps = "
+            f"{config.time_steps}; they must agree"
+        )
+    if config.uses_static and not data.has_static:
+        raise DatasetError(data.no_static_message())
+    if config.selection == "val" and len(data.val) == 0:
+        raise ConfigError(
+            "selection = 'val' but the dataset has no validation split; set "
+            "selection=test (the paper's parity setting) or give the dataset a val_fraction"
+        )
+    check_dataset_size(config, len(data.train))
 
 
 def check_dataset_size(config: TransferConfig, train_samples: int) -> None:
@@ -291,3 +271,16 @@ def check_dataset_size(config: TransferConfig, train_samples: int) -> None:
             f"batch dropped an epoch would have no batch: data.batch_size must be in "
             f"1..{per_epoch} (or raise data.epoch_samples)"
         )
+
+
+def build_dataset(config: TransferConfig, **options: Any) -> Any:
+    """The ``PairedData`` of ``config``: ``data.dataset`` with ``data.options``, the run's
+    ``time_steps`` and ``seed`` (``options`` override ``data.options``)."""
+    from snn_transfer.events.registry import load_dataset
+
+    return load_dataset(
+        config.data.dataset,
+        time_steps=config.time_steps,
+        seed=config.seed,
+        **{**config.data.options, **options},
+    )

@@ -1,4 +1,4 @@
-"""Labelled recordings on disk: the sample lists of the real datasets.
+"""Labelled recordings on disk: the sample lists of the recorded datasets.
 
 :class:`EventFiles` is the sorted list of a dataset's samples (file, optional time window,
 label, name, official split) read lazily with our readers; it pickles cheaply, so it can be
@@ -18,80 +18,15 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from snn_transfer.errors import DatasetError, EventFormatError
-from snn_transfer.events.core import EVENT_DTYPE, SensorSize
-from snn_transfer.events.static.images import natural_key
-
-#: Formats read by :func:`read_sample` in addition to ``events.io.FORMATS``.
-MAT_FORMAT = "cepdvs-mat"
-
-
-def sorted_files(folder: Path, suffixes: Sequence[str]) -> list[Path]:
-    """Files directly in ``folder`` whose suffix (lower case) is in ``suffixes``, sorted by
-    name with numbers compared by value (``img2`` before ``img10``; zero-padded names sort
-    as plain strings do)."""
-    return sorted(
-        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes),
-        key=lambda p: natural_key(p.name),
-    )
-
-
-def sorted_folders(folder: Path) -> list[Path]:
-    """Non-hidden subfolders of ``folder``, sorted like :func:`sorted_files`."""
-    return sorted(
-        (p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
-        key=lambda p: natural_key(p.name),
-    )
-
-
-def read_mat_events(path: str | Path) -> np.ndarray:
-    """A CEP-DVS ``.mat`` recording as ``EVENT_DTYPE`` events, time-sorted.
-
-    Assumed content (BrainCog's reader): variables ``x``, ``y``, ``ts`` (microseconds) and
-    ``p`` in {-1, 1} (or {0, 1}); MATLAB v5 files through scipy, v7.3 (HDF5) through h5py.
-    Events out of time order are sorted (stable).
-    """
-    path = Path(path)
-    try:
-        from scipy.io import loadmat
-
-        data = loadmat(path, verify_compressed_data_integrity=False)
-    except NotImplementedError:  # MATLAB v7.3 files are HDF5
-        import h5py
-
-        with h5py.File(path, "r") as file:
-            data = {k: np.asarray(file[k]) for k in file if isinstance(file[k], h5py.Dataset)}
-    except FileNotFoundError:
-        raise EventFormatError("no such file (check the path)", path=path) from None
-    except Exception as error:
-        raise EventFormatError(f"cannot read this .mat file ({error})", path=path) from None
-    missing = [k for k in ("x", "y", "ts", "p") if k not in data]
-    if missing:
-        raise EventFormatError(
-            f"variables {missing} missing; a CEP-DVS recording holds x, y, ts and p", path=path
-        )
-    columns = {k: np.asarray(data[k]).reshape(-1) for k in ("x", "y", "ts", "p")}
-    sizes = {k: len(v) for k, v in columns.items()}
-    if len(set(sizes.values())) != 1:
-        raise EventFormatError(f"variables of different lengths {sizes}", path=path)
-    events = np.empty(sizes["x"], EVENT_DTYPE)
-    for name, key in (("x", "x"), ("y", "y"), ("t", "ts")):
-        values = columns[key].astype(np.int64)
-        if values.size and values.min() < 0:
-            raise EventFormatError(f"negative {key} = {int(values.min())}", path=path)
-        if name != "t" and values.size and values.max() > np.iinfo(np.int16).max:
-            raise EventFormatError(f"{key} = {int(values.max())} is too large", path=path)
-        events[name] = values
-    events["p"] = columns["p"] > 0
-    if len(events) > 1 and bool(np.any(np.diff(events["t"]) < 0)):
-        events = events[np.argsort(events["t"], kind="stable")]
-    return events
+from snn_transfer.events.core import SensorSize
+from snn_transfer.events.io.cepdvs_mat import MAT_FORMAT, read_mat_events
 
 
 def read_sample(path: Path, format: str | None, sensor_size: SensorSize | None) -> np.ndarray:
     """One file's events (``EVENT_DTYPE``) with our readers; ``format=None`` detects it."""
     if format == MAT_FORMAT:
         return read_mat_events(path)
-    from snn_transfer.events.io import read_events
+    from snn_transfer.events.io.formats import read_events
 
     return read_events(path, format, sensor_size=sensor_size).events
 

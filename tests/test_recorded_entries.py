@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_real_fakes import events_in, put, write_folder_dataset, write_png
+from test_recorded_fakes import events_in, put, write_folder_dataset, write_png
 
 from snn_transfer.errors import ConfigError, DatasetError
 from snn_transfer.events.datasets import load_dataset
 from snn_transfer.events.io import read_events
-from snn_transfer.events.real_entries import CIFAR10_CLASSES, GESTURE_CLASSES
+from snn_transfer.events.recorded.cifar10dvs import CIFAR10_CLASSES
+from snn_transfer.events.recorded.dvs_gesture import GESTURE_CLASSES
 
 
 def quick(tmp_path: Path, **options):
@@ -126,7 +127,7 @@ def write_omniglot_images(root: Path, rng) -> Path:
 
 
 def test_nomniglot_drawers_frequency_frames_and_drawer_twins(tmp_path):
-    from snn_transfer.events.frame_specs import FrequencyFrames
+    from snn_transfer.events.framing import FrequencyFrames
 
     rng = np.random.default_rng(2)
     root = write_nomniglot(tmp_path / "nomni", rng)
@@ -168,7 +169,7 @@ def test_nomniglot_drawers_frequency_frames_and_drawer_twins(tmp_path):
 
 def test_nomniglot_frequency_frames_values():
     from snn_transfer.events.core import make_events
-    from snn_transfer.events.frame_specs import FrequencyFrames
+    from snn_transfer.events.framing import FrequencyFrames
 
     # 3 bins over t = 0..10: dt = 3, bins [0, 3), [3, 6), [6, 10] (the last takes the rest)
     events = make_events(
@@ -216,8 +217,8 @@ def test_cepdvs_mat_recordings_half_and_fifth_split_and_number_twins(tmp_path):
     assert data.train.names[:5] == ["0.mat", "1.mat", "2.mat", "3.mat", "4.mat"]
     assert data.test.names[:2] == ["5.mat", "6.mat"]
     assert data.test.labels.tolist() == np.repeat(np.arange(20), 2).tolist()
-    from snn_transfer.events.frame_specs import ExtentFrames
-    from snn_transfer.events.samples import read_mat_events
+    from snn_transfer.events.framing import ExtentFrames
+    from snn_transfer.events.io.cepdvs_mat import read_mat_events
 
     recording = read_mat_events(root / "data" / "MAT" / "img" / "5.mat")
     assert len(recording) == 40 and set(np.unique(recording["p"])) == {0, 1}
@@ -247,7 +248,7 @@ def test_folder_entry_twins_pool_and_own_splits(tmp_path):
     assert (len(data.train), len(data.val), len(data.test)) == (6, 2, 2)
     assert data.test.names == ["a/rec4.aedat4", "b/rec4.aedat4"]
     held = {n.split(".")[0] for n in data.val.names + data.test.names}
-    from snn_transfer.events.real_entries import load_image_folders
+    from snn_transfer.events.recorded.listing import load_image_folders
 
     images = load_image_folders(tmp_path / "img", ("a", "b"), "x")
     pooled = {images.names[i].split(".")[0] for i in data.static_pool.indices}

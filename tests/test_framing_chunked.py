@@ -9,9 +9,8 @@ import pytest
 
 from snn_transfer.errors import EventFormatError
 from snn_transfer.events.core import make_events
-from snn_transfer.events.framing import ToFrame, to_frame
+from snn_transfer.events.framing import ToFrame, frame_file, to_frame
 from snn_transfer.events.io import read_events, write_atis, write_hdf5_events
-from snn_transfer.events.stream_framing import frame_file
 
 SENSOR = (34, 34, 2)
 

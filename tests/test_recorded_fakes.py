@@ -1,6 +1,6 @@
 """Fake dataset trees in each recorded dataset's native layout, written by our writers.
 
-Shared by the ``test_real_*``, ``test_cache*`` and ``test_events_cli*`` tests; the tests in
+Shared by the ``test_recorded_*``, ``test_cache*`` and ``test_events_cli*`` tests; the tests in
 this file check the writers themselves and the N-Caltech101 and N-MNIST entries.
 """
 
@@ -162,7 +162,7 @@ NCALTECH_CLASS_COUNTS = [
 
 
 def test_ncaltech_split_rule_gives_7839_and_870_on_the_real_class_sizes():
-    from snn_transfer.events.real_entries import per_class_head
+    from snn_transfer.events.recorded.listing import per_class_head
 
     labels = np.repeat(np.arange(101), NCALTECH_CLASS_COUNTS).tolist()
     splits = per_class_head(labels, 0.9)

@@ -22,16 +22,17 @@ give 4,554 events on average (5-95 %: 4,063-5,098; the first "4": 4,199), 311-31
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from snn_transfer.errors import ConfigError
-
-from .core import EVENT_DTYPE
-from .spec import Spec
-from .static.convert import coerce_fields, image_channel, resize_image
+from snn_transfer.events.core import EVENT_DTYPE
+from snn_transfer.events.spec import Spec
+from snn_transfer.events.static.convert import coerce_fields, image_channel, resize_image
 
 PROFILES = ("minimum_jerk", "linear")
 _FIELD_KINDS = {
@@ -329,3 +330,20 @@ def emulate_images(
         rng = np.random.default_rng([int(seed), int(i)])
         events = emulate_saccades(source.image(i), sensor_size, params=params, seed=rng)
         yield events, int(source.labels[i]), source.names[i]
+
+
+def saccade_params(fields: Any, key: str) -> SaccadeParams:
+    """``SaccadeParams`` from a mapping of its fields (None: the defaults); a bad field is a
+    ConfigError naming ``key`` (the option that gave the mapping) and the allowed fields."""
+    if fields is None:
+        return SaccadeParams()
+    if not isinstance(fields, dict):
+        raise ConfigError(f"{key} must be a mapping of saccade emulator parameters")
+    allowed = [f.name for f in dataclasses.fields(SaccadeParams)]
+    unknown = sorted(set(fields) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{key} has no field {unknown}; its fields are {', '.join(allowed)}")
+    try:
+        return SaccadeParams(**fields)
+    except (ConfigError, TypeError, ValueError) as error:
+        raise ConfigError(f"{key}: {error}") from None

@@ -11,19 +11,22 @@ except the twins of held-out recordings (for user folders without full correspon
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from snn_transfer.atomic import save_array
 from snn_transfer.errors import DatasetError
+from snn_transfer.events.cache import default_cache_dir
 from snn_transfer.events.pairing import StaticPool, match_classes
-from snn_transfer.events.real import RealDataset, planes_digest, save_atomic
+from snn_transfer.events.recorded.description import DATA_README, RecordedDataset
 from snn_transfer.events.static import StaticInputSpec
 
 
 def _twin_rows(
-    desc: RealDataset, images: Any, event_names: list[str], held_out: list[str]
+    desc: RecordedDataset, images: Any, event_names: list[str], held_out: list[str]
 ) -> np.ndarray:
     """Indices of the static images that may partner (see the module docstring)."""
     side = desc.static
@@ -47,7 +50,7 @@ def _twin_rows(
 
 
 def _check_twin_classes(
-    desc: RealDataset, images: Any, rows: np.ndarray, event_classes, names_by_key
+    desc: RecordedDataset, images: Any, rows: np.ndarray, event_classes, names_by_key
 ) -> None:
     """Twins must show the same class; a mismatch means the twin rule does not hold."""
     side = desc.static
@@ -62,20 +65,21 @@ def _check_twin_classes(
         raise DatasetError(
             f"{desc.name}: {len(wrong)} {side.what} have another class than their recording "
             f"twin, e.g. {wrong[:3]}; the pairing of recordings and images by file name does "
-            "not hold for these files (see data/README.md), so held-out twins cannot be "
+            f"not hold for these files (see {DATA_README}), so held-out twins cannot be "
             "excluded: use val_fraction=0 or a static_root of the matching images"
         )
 
 
 def attach_static(
     data: Any,
-    desc: RealDataset,
+    desc: RecordedDataset,
     static_root: Path,
     train_source: Any,
     train_rows: np.ndarray,
-    options: dict[str, Any],
+    options: Any,
 ) -> None:
-    """Load the static images, build the pool and its planes, and set them on ``data``."""
+    """Load the static images, build the pool and its planes, and set them on ``data``
+    (``options``: the ``RecordedOptions`` of the load)."""
     side = desc.static
     try:
         images = side.load(static_root, tuple(data.classes))
@@ -91,7 +95,7 @@ def attach_static(
     if side.event_key is not None:
         by_key = {side.event_key(names[i]): data.classes[labels[i]] for i in range(len(names))}
         _check_twin_classes(desc, images, rows, data.classes, by_key)
-    seed = int(options["seed"])
+    seed = int(options.seed)
     pool = StaticPool(
         images.labels,
         match_classes(
@@ -101,7 +105,7 @@ def attach_static(
             static_source=getattr(images, "source", None) or str(static_root),
         ),
         candidates=rows,
-        fraction=float(options["static_fraction"]),
+        fraction=options.static_fraction,
         seed=seed + 3,
         class_names=data.classes,
     )
@@ -109,7 +113,7 @@ def attach_static(
     spec = StaticInputSpec(
         size=(height, width),
         time_steps=data.frame_shape[0],
-        channel=options["channel"],
+        channel=options.channel,
         order=side.order,
         polarities=data.frame_shape[1],
     )
@@ -148,15 +152,22 @@ def _folder_mismatch(static_root: Path, classes) -> str:
     )
 
 
-def _planes(desc: RealDataset, images: Any, indices: np.ndarray, spec, options) -> np.ndarray:
+def planes_digest(*parts: Any) -> str:
+    """16 hex digits over ``parts`` (strings / sequences of strings), for cache file names."""
+    hasher = hashlib.sha256()
+    for part in parts:
+        text = "\n".join(part) if isinstance(part, list | tuple) else str(part)
+        hasher.update(text.encode() + b"\0")
+    return hasher.hexdigest()[:16]
+
+
+def _planes(desc: RecordedDataset, images: Any, indices: np.ndarray, spec, options) -> np.ndarray:
     """Single-channel planes ``float32 [N, H, W]`` of ``images[indices]``, cached as ``.npy``
     in the cache folder (keyed by the image names, the spec and the preparation)."""
-    from snn_transfer.events.emulated import default_cache_dir
-
     side = desc.static
     path = None
-    if options["cache"]:
-        folder = Path(options["cache_dir"]).expanduser() if options["cache_dir"] else None
+    if options.cache:
+        folder = options.cache_path
         key = planes_digest(
             images.source, [images.names[i] for i in indices], spec.fingerprint(), desc.name
         )
@@ -166,7 +177,7 @@ def _planes(desc: RealDataset, images: Any, indices: np.ndarray, spec, options) 
             if planes.shape[0] == len(indices):
                 return planes
     order = indices
-    if options["progress"] and len(indices) > 500:
+    if options.progress and len(indices) > 500:
         from tqdm import tqdm
 
         order = tqdm(indices, desc=f"{desc.name} static images", unit="img")
@@ -177,5 +188,5 @@ def _planes(desc: RealDataset, images: Any, indices: np.ndarray, spec, options) 
             image = side.prepare(image)
         planes[row] = spec.channel_of(image)
     if path is not None:
-        save_atomic(path, planes)
+        save_array(path, planes)
     return planes

@@ -4,32 +4,24 @@ A static source turned into events by the saccade emulator is stored as an ``eve
 HDF5 file in a cache folder. Its file name carries a fingerprint of everything that decides
 its content (source, images, emulator parameters, sensor, seed), so neither an epoch nor a
 second run re-emulates, and a change of any of these builds a new file instead of serving a
-stale one.
+stale one. Static images emulated as the static branch's inputs
+(:func:`emulated_static_frames`) are kept as framed ``.npy`` arrays the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from snn_transfer.events.emulate import SaccadeParams, emulate_saccades
+from snn_transfer.atomic import save_array
+from snn_transfer.events.cache import default_cache_dir
+from snn_transfer.events.framing.to_frame import ToFrame
 from snn_transfer.events.io.event_dataset import EventDataset, EventDatasetWriter
-
-CACHE_ENV = "SNN_TRANSFER_CACHE"
-
-
-def default_cache_dir() -> Path:
-    """``$SNN_TRANSFER_CACHE``, else ``$XDG_CACHE_HOME/snn-transfer``, else
-    ``~/.cache/snn-transfer``."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "snn-transfer"
+from snn_transfer.events.saccades import SaccadeParams, emulate_saccades
 
 
 def emulation_fingerprint(
@@ -158,13 +150,10 @@ def emulated_static_frames(
     ``W x H`` sensor and framed into ``time_steps`` equal time bins: float32
     ``[N, T, 2, H, W]`` event counts.
 
-    Built once and kept under the cache folder as ``.npy`` (written to a temporary name and
-    renamed), found again by a fingerprint of the planes, the parameters, T and the seed, and
+    Built once and kept under the cache folder as ``.npy`` (written atomically), found again by a fingerprint of the planes, the parameters, T and the seed, and
     memory-mapped, so processes share one copy. Plane ``i`` uses the generator seeded with
     ``(seed, 7919, i)``.
     """
-    from snn_transfer.events.framing import ToFrame
-
     params = params or SaccadeParams()
     planes = np.ascontiguousarray(planes, dtype=np.float32)
     n, height, width = planes.shape
@@ -204,9 +193,5 @@ def emulated_static_frames(
     finally:
         if pool is not None:
             pool.terminate()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    with open(tmp, "wb") as file:
-        np.save(file, frames)
-    os.replace(tmp, path)
+    save_array(path, frames)
     return np.load(path, mmap_mode="r")

@@ -13,10 +13,12 @@ from pathlib import Path
 from unittest import mock
 
 import numpy as np
-from test_real_entries import write_cifar10dvs
-from test_real_fakes import events_in, put, write_nmnist
+from test_recorded_entries import write_cifar10dvs
+from test_recorded_fakes import events_in, put, write_nmnist
 
-from snn_transfer.events.real_entries import cifar10dvs_samples, gesture_samples, nmnist_samples
+from snn_transfer.events.recorded.cifar10dvs import cifar10dvs_samples
+from snn_transfer.events.recorded.dvs_gesture import gesture_samples
+from snn_transfer.events.recorded.nmnist import nmnist_samples
 
 
 def tonic_samples(cls, root: Path, **kwargs) -> dict[str, tuple[np.ndarray, int]]:

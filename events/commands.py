@@ -1,4 +1,5 @@
-"""What the ``snn-events`` subcommands ``preprocess``, ``info`` and ``render`` do.
+"""What the ``snn-events`` subcommands do (``info``, ``preprocess``, ``render``, ``emulate``,
+``datasets``).
 
 Kept apart from the argument parser in ``cli.py``; torch is imported only where frames are
 resized (``preprocess`` with a resize, ``render`` of nothing but caches does not need it).
@@ -45,20 +46,35 @@ def _output_path(out: str | None, split: str, several: bool) -> Path | None:
 
 def preprocess(args: argparse.Namespace) -> int:
     """Build the frame cache of one or every official split; print a report per split."""
-    from snn_transfer.events.cache import CacheSpec, cache_path
-    from snn_transfer.events.cache_build import build_cache
-    from snn_transfer.events.emulated import default_cache_dir
-    from snn_transfer.events.real import frame_size, missing_root, real_dataset
-    from snn_transfer.events.samples import FramedFiles
+    from snn_transfer.events.recorded.description import missing_root
+    from snn_transfer.events.recorded.loader import cache_split, recorded_dataset
+    from snn_transfer.events.recorded.options import recorded_options
 
-    desc = real_dataset(args.dataset)
+    desc = recorded_dataset(args.dataset)
     if args.root is None:
         raise missing_root(desc.name, None, desc.layout, "no --root given")
-    files = desc.list_samples(Path(args.root).expanduser(), **_entry_extras(desc, args))
-    steps = desc.time_steps if args.frames is None else args.frames
-    size = desc.size if args.size is None else (None if args.size == 0 else args.size)
+    given = {
+        "root": args.root,
+        "framing": args.mode,
+        "cache_dir": args.cache_dir,
+        "dtype": args.dtype,
+        "compression": args.compression,
+        "workers": args.workers,
+        "on_error": args.on_error,
+        "progress": not args.quiet,
+        **_entry_extras(desc, args),
+    }
+    if args.frames is not None:
+        given["time_steps"] = args.frames
+    if args.size is not None:
+        given["size"] = None if args.size == 0 else args.size
+    options = recorded_options(desc, given)
+    files = desc.list_samples(options.root_path, **options.listing)
     pipeline = desc.pipeline(
-        args.mode, steps, frame_size(size, files.sensor_size), files.sensor_size
+        options.framing,
+        options.time_steps,
+        options.frame_size(files.sensor_size),
+        files.sensor_size,
     )
     splits = list(desc.splits) if args.split == "all" else [args.split]
     unknown = [s for s in splits if s not in desc.splits]
@@ -66,24 +82,11 @@ def preprocess(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--split {unknown[0]}: {desc.name} has splits {', '.join(desc.splits)} or all"
         )
-    cache_dir = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
     total_skipped = 0
     for split in splits:
-        part = files.split(split)
-        spec = CacheSpec(desc.name, split, part.digest(), len(part), pipeline, args.dtype)
-        out = _output_path(args.out, split, len(splits) > 1) or cache_path(cache_dir, spec)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        report = build_cache(
-            out,
-            FramedFiles(part, pipeline),
-            spec,
-            classes=tuple(files.classes),
-            sensor_size=files.sensor_size,
-            compression=args.compression,
-            workers=args.workers,
-            shard_size=args.shard_size,
-            on_error=args.on_error,
-            progress=not args.quiet,
+        out = _output_path(args.out, split, len(splits) > 1)
+        _, report, _ = cache_split(
+            desc, files, split, pipeline, options, out=out, shard_size=args.shard_size
         )
         print(f"{split}: " + "\n".join(report.lines()), flush=True)
         total_skipped += len(report.skipped)
@@ -138,7 +141,7 @@ def sample_frames(path: Path, index: int, steps: int, format: str | None) -> np.
     """Frames ``[T, P, H, W]`` of sample ``index`` of a cache or event-dataset file, or of a
     single event file (``ToFrame`` with ``steps`` bins on its declared sensor or extent)."""
     from snn_transfer.events.cache import FrameCache
-    from snn_transfer.events.framing import ToFrame
+    from snn_transfer.events.framing.to_frame import ToFrame
     from snn_transfer.events.io import EventDataset, read_events
     from snn_transfer.events.io.base import check_readable
 
@@ -197,4 +200,55 @@ def render_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {out}: use a .png (image grid) or .gif (animation) file name")
     t, p, h, w = frames.shape
     print(f"wrote {out}: {t} frames of {w}x{h}, {p} polarities")
+    return 0
+
+
+def emulate(args: argparse.Namespace) -> int:
+    """Emulate an image source into an event-dataset file."""
+    import inspect
+
+    from snn_transfer.events.emulated.cached import write_emulated
+    from snn_transfer.events.saccades import SaccadeParams
+    from snn_transfer.events.static import STATIC_SOURCES
+
+    loader = STATIC_SOURCES.get(args.images)
+    if loader is None:
+        raise ConfigError(
+            f"unknown image source {args.images!r}; choose one of {', '.join(STATIC_SOURCES)}"
+        )
+    root = inspect.signature(loader).parameters.get("root")
+    takes_root = root is not None
+    if takes_root and args.root is None and root.default is inspect.Parameter.empty:
+        raise ConfigError(f"--images {args.images} needs --root DIR (the local dataset folder)")
+    source = loader(args.root) if takes_root and args.root is not None else loader()
+    indices = range(len(source)) if args.limit is None else range(min(args.limit, len(source)))
+    path = write_emulated(
+        args.out,
+        source,
+        indices,
+        sensor_size=tuple(args.sensor),
+        params=SaccadeParams(fit=args.fit),
+        seed=args.seed,
+        workers=args.workers,
+        progress=True,
+        description=f"saccade emulator over {args.images}",
+    )
+    print(f"wrote {len(indices)} emulated recordings to {path}")
+    return 0
+
+
+def list_datasets(args: argparse.Namespace) -> int:
+    """The registry: every dataset with its summary, layout and options."""
+    from snn_transfer.events.registry import dataset_entry, dataset_names
+
+    for name in dataset_names():
+        entry = dataset_entry(name)
+        static = "static + events" if entry.has_static else "events only"
+        print(f"{name:<14} {entry.summary} [{static}]")
+        lines = entry.layout.splitlines()
+        print(f"{'':<14} layout: {lines[0].removeprefix('  ')}")
+        for line in lines[1:]:
+            print(f"{'':<22}{line.removeprefix('  ')}")
+        options = ", ".join(f"{k}={v!r}" for k, v in entry.options().items())
+        print(f"{'':<14} options: {options}")
     return 0

@@ -10,7 +10,7 @@ from conftest import sample_file
 
 from snn_transfer.errors import ConfigError
 from snn_transfer.events.core import EVENT_DTYPE, validate_events
-from snn_transfer.events.emulate import (
+from snn_transfer.events.saccades import (
     SaccadeParams,
     _render,
     emulate_images,
