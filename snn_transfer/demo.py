@@ -17,6 +17,7 @@ so and prints no comparison.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import time
 from pathlib import Path
@@ -60,7 +61,7 @@ def _train(job: tuple[str, int, list[str], str, bool]) -> dict[str, Any]:
     torch.set_num_threads(1)
     config = resolve("demo").config([*(QUICK if quick else []), *overrides, f"seed={seed}"])
     # the data split is the recipe's (seed 0); the run's seed drives the training
-    data = build_dataset(config, seed=0, progress=False)
+    data = build_dataset(dataclasses.replace(config, seed=0), progress=False)
     data.preload()
     trainer = Trainer(
         config, Path(out) / f"{arm}-seed{seed}", data=data, progress=False, quiet=True
