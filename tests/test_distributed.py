@@ -217,17 +217,19 @@ def test_modes_batchnorm_and_errors_on_two_processes(tmp_path):
 
 def test_torchrun_cli_prints_once_and_writes_one_run(tmp_path):
     sets = [
-        "epochs=1", "time_steps=2", "device=cpu", "model.options.bn=false",
+        "epochs=1", "pretrain_epochs=1", "time_steps=2", "device=cpu", "model.options.bn=false",
         "data.options.per_class=10", "data.options.event_fraction=1.0", "data.batch_size=8",
         "data.epoch_samples=0", f"data.options.cache_dir={tmp_path / 'cache'}",
     ]  # fmt: skip
     args = ["-m", "snn_transfer", "train", "--recipe", "demo", "--out", str(tmp_path / "run")]
     args += [arg for value in sets for arg in ("--set", value)] + ["--no-progress"]
     result = torchrun({}, tmp_path, *args)
-    assert result.stdout.count("selected epoch 1 on validation") == 1, result.stdout
+    # static pretraining then the transfer: DDP sees the static head and eta wait, then used
+    assert result.stdout.count("selected epoch ") == 1, result.stdout
+    assert result.stdout.count(" pretrain ") == 1 and result.stdout.count(" transfer ") == 1
     assert result.stdout.count("training offline demo") == 1
     assert json.loads((tmp_path / "run" / "meta.json").read_text())["distributed"]["world"] == 2
-    assert json.loads((tmp_path / "run" / "result.json").read_text())["iterations"] == 3
+    assert json.loads((tmp_path / "run" / "result.json").read_text())["iterations"] == 6
 
 
 def test_neuron_state_is_not_a_buffer_and_sync_bn_needs_gpus():

@@ -29,7 +29,10 @@ def test_one_forward_returns_both_branches():
     assert isinstance(out, TransferOutput)
     assert out.static_logits.shape == out.event_logits.shape == (T, 4, 5)
     assert out.static_features.shape == out.event_features.shape == (T, 4, 4096)
-    assert out.str_coefficients is model.str_coefficients
+    # eta as an output of this forward (DDP must see it used by the forward that used it)
+    assert torch.equal(out.str_coefficients, model.str_coefficients.detach())
+    assert out.str_coefficients.grad_fn is not None
+    assert model(None, batch(2)).str_coefficients is None  # no static branch, eta unused
     assert out.str_coefficients.tolist() == [1.0] * T
 
 

@@ -43,7 +43,7 @@ class TransferOutput(NamedTuple):
     """Per-step outputs of both branches; the static ones are None when the branch did not run.
 
     ``*_logits`` ``[T, B, K]``, ``*_features`` ``[T, B, D]``, ``str_coefficients`` ``[T]`` (the
-    raw eta; None without STR).
+    raw eta; None without STR, and when the static branch did not run).
     """
 
     event_logits: torch.Tensor
@@ -116,8 +116,16 @@ class TransferModel(nn.Module):
                 )
         event_logits, event_features = self.backbone(event, head="event", return_features=True)
         return TransferOutput(
-            event_logits, event_features, static_logits, static_features, self.str_coefficients
+            event_logits, event_features, static_logits, static_features, self._eta(static)
         )
+
+    def _eta(self, static: torch.Tensor | None) -> torch.Tensor | None:
+        """The STR coefficients as an output of this forward (a product, not the parameter
+        itself): DistributedDataParallel then sees them used by the forward that used them,
+        and unused in a forward without the static branch (static pretraining)."""
+        if static is None or self.str_coefficients is None:
+            return None
+        return self.str_coefficients * 1.0
 
     @contextlib.contextmanager
     def _frozen_running_stats(self):
