@@ -251,3 +251,20 @@ def test_any_map_style_dataset_in_index_order_with_a_carved_test_split(tmp_path)
     assert other.info["cache"]["test"] == data.info["cache"]["test"]
     with pytest.raises(ConfigError, match="static_source"):
         load_dataset(Recordings(), static_root=tmp_path, **options(tmp_path))
+
+
+def test_tonic_ncaltech101_pairs_with_caltech_images_under_the_twin_rule(tmp_path):
+    from test_recorded_fakes import write_caltech_images, write_ncaltech
+
+    rng = np.random.default_rng(6)
+    events = write_ncaltech(tmp_path / "data" / "NCALTECH101", rng, events=20)
+    images = write_caltech_images(tmp_path / "images", rng)
+    common = options(tmp_path, size=8, static_root=images)
+    data = load_dataset("tonic", name="NCALTECH101", save_to=tmp_path / "data", **common)
+    ours = load_dataset("n-caltech101", root=events, **common)
+    assert data.classes == ours.classes and data.sensor_size is None  # Tonic's: per recording
+    assert [n.removeprefix("Caltech101/") for n in data.test.names] == ours.test.names
+    assert data.val.labels.tolist() == ours.val.labels.tolist()
+    # the twins of the training recordings only, as the n-caltech101 entry pairs them
+    assert data.static_pool.indices.tolist() == ours.static_pool.indices.tolist()
+    assert data.frame_shape == (3, 2, 8, 8)

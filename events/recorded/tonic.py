@@ -58,6 +58,7 @@ from snn_transfer.events.transforms import Resize
 TONIC_LAYOUT = """\
   name=<a class of tonic.datasets> save_to=<folder>: the files as Tonic extracts them under
   <save_to>/<Class>/ (e.g. <save_to>/NMNIST/Train/<digit>/<n>.bin); nothing is downloaded
+  other options: the Tonic class's own (train, first_saccade_only, ...)
   or: a dataset object, load_dataset(dataset, ...) / from_tonic(dataset, test=...)
   static_root (optional) with static_source=<a registered dataset with static images>;
   NMNIST and NCALTECH101 default to n-mnist (MNIST IDX files) and n-caltech101"""
