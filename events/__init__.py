@@ -16,6 +16,7 @@ from snn_transfer.events.core import EVENT_DTYPE, as_events, make_events, valida
 _LAZY = {
     "load_dataset": "snn_transfer.events.datasets",
     "dataset_names": "snn_transfer.events.datasets",
+    "from_tonic": "snn_transfer.events.datasets",
     "PairedDataset": "snn_transfer.events.pairing",
     "read_events": "snn_transfer.events.io",
     "write_events": "snn_transfer.events.io",

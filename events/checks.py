@@ -1,4 +1,5 @@
-"""Argument checks shared by the data layer and the config: sizes, positive ints, fractions.
+"""Argument checks shared by the data layer and the config: sizes, positive ints, fractions,
+random generators, frames of any dtype and objects that must pickle.
 
 Each raises ``ConfigError`` naming what it checks (``what``: ``"ToFrame: n_time_bins"``,
 ``"size"``) and the value it got. The fractions of the dataset options have one table,
@@ -7,6 +8,7 @@ Each raises ``ConfigError`` naming what it checks (``what``: ``"ToFrame: n_time_
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Sequence
 from typing import Any
 
@@ -95,3 +97,77 @@ def fraction(key: str, value: Any, *, prefix: str = "", interval: str | None = N
             f"{prefix}{key} = {value!r} must be a number in {interval}{_HINTS.get(key, '')}"
         )
     return float(value)
+
+
+def random_generator(owner: str, rng: Any) -> np.random.Generator:
+    """The generator a random transform draws from: ``rng`` itself, or, when it is None, a
+    generator seeded with one draw from NumPy's global generator (``np.random``).
+
+    Tonic's own random transforms draw from ``np.random`` and are called without an rng
+    (``tonic.transforms.Compose`` calls ``t(events)``), so ``np.random.seed(s)`` makes a
+    Tonic pipeline holding ours reproducible, and two calls still draw different values
+    (a seed taken from the input would apply the same "random" crop to a sample in every
+    epoch). The datasets always pass a generator seeded with ``(seed, epoch, index)``.
+    """
+    if rng is None:
+        return np.random.default_rng(int(np.random.randint(0, 2**63 - 1, dtype=np.int64)))
+    if not isinstance(rng, np.random.Generator):
+        raise ConfigError(
+            f"{owner}: rng must be a np.random.Generator or None (then drawn from np.random), "
+            f"got {type(rng).__name__}"
+        )
+    return rng
+
+
+def float_frames(frames: Any, what: str = "frames") -> Any:
+    """Frames of any real dtype as float32 (Tonic's ``ToFrame`` gives int16): a numpy array
+    (bool, int, uint or float) as a float32 array (no copy when it is one), a torch tensor
+    as a float32 tensor. Events (a structured array), strings, objects and complex numbers
+    are refused with a ``ConfigError`` naming ``what``."""
+    if type(frames).__module__.split(".")[0] == "torch":  # a tensor; torch is not imported here
+        if frames.dtype.is_complex:
+            raise ConfigError(f"{what}: complex frames ({frames.dtype}) cannot be counted")
+        return frames.float()
+    array = np.asarray(frames)
+    if array.dtype.names:
+        raise ConfigError(
+            f"{what}: got events (fields {', '.join(array.dtype.names)}), not frames; frame them "
+            "first (a framing such as ToFrame) or return events where events are expected"
+        )
+    if array.dtype.kind not in "biuf":
+        raise ConfigError(
+            f"{what}: frames must hold numbers (bool, int or float), got dtype {array.dtype}"
+        )
+    return array.astype(np.float32, copy=False)
+
+
+def describe_object(value: Any) -> str:
+    """A short name of a function or object for messages: ``module.qualname`` of a function
+    or class, else the repr cut to 80 characters."""
+    name = getattr(value, "__qualname__", None)
+    if name is not None:
+        return f"{getattr(value, '__module__', '?')}.{name}"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_picklable(what: str, value: Any) -> Any:
+    """``value`` if it pickles, else a ``ConfigError`` naming ``what`` and the object.
+
+    Checkpoints store a dataset's framing (to frame new recordings with a trained model),
+    and DataLoader workers and cache-building processes receive framings and transforms by
+    pickle. A lambda or a function defined inside another function cannot be pickled and
+    would fail there, after training has started; callers check here, when the dataset is
+    built and again before the trainer starts.
+    """
+    try:
+        pickle.dumps(value)
+    except Exception as error:  # pickling raises PicklingError, AttributeError, TypeError, ...
+        raise ConfigError(
+            f"{what} {describe_object(value)} cannot be pickled ({type(error).__name__}: "
+            f"{error}); checkpoints store the framing and worker processes receive it and the "
+            "transforms, so it would fail once training has started. Define it as a top-level "
+            "function (a def at module level, importable by name) or as a frozen dataclass "
+            "with a __call__ method, not as a lambda or a nested function"
+        ) from None
+    return value

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from snn_transfer.atomic import save_array
-from snn_transfer.errors import DatasetError
+from snn_transfer.errors import ConfigError, DatasetError
+from snn_transfer.events.checks import check_picklable, describe_object, float_frames
 from snn_transfer.events.core import SensorSize
 from snn_transfer.events.pairing import PairedDataset, StaticPool
 from snn_transfer.events.static import StaticInputSpec, tile_time
@@ -35,7 +36,9 @@ class EventFrames:
     same frames (kept with a trained model). ``indices`` selects the split.
     Random augmentation, ``event_transform(events, rng)`` before framing and
     ``transform(frames, rng)`` after it, draws from one generator seeded with
-    ``(seed, epoch, index)``, reproducible in any DataLoader worker.
+    ``(seed, epoch, index)``, reproducible in any DataLoader worker. Frames of any real
+    dtype (Tonic's ``ToFrame`` gives int16) are served as float32; anything else is refused
+    with a ``ConfigError`` naming the sample, instead of a dtype error deep in the model.
     """
 
     def __init__(
@@ -81,10 +84,29 @@ class EventFrames:
             rng = np.random.default_rng([self.seed, self.epoch, int(i)])
         if self.event_transform is not None and not framed:
             item = self.event_transform(item, rng)
+            if not getattr(getattr(item, "dtype", None), "names", None):
+                raise ConfigError(
+                    f"sample {i}: the event augmentation {describe_object(self.event_transform)} "
+                    "returned no event array; an augmentation of events must return events "
+                    "(framings go into framing=, frame augmentations after it)"
+                )
         frames = item if framed else self.framing(item)
+        if not (isinstance(frames, np.ndarray) and frames.dtype == np.float32):
+            frames = float_frames(frames, f"sample {i} of {type(self.events).__name__}")
         if self.transform is not None:
             frames = self.transform(frames, rng)
         return frames, int(label)
+
+    def check_picklable(self, split: str) -> None:
+        """Refuse a framing or transform that cannot be pickled (``checks.check_picklable``):
+        the checkpoint keeps the framing, worker processes receive the transforms."""
+        for what, value in (
+            ("framing", self.framing),
+            ("transform", self.transform),
+            ("event_transform", self.event_transform),
+        ):
+            if value is not None:
+                check_picklable(f"the {split} split's {what}", value)
 
 
 class FramesArray:
@@ -253,8 +275,17 @@ class PairedData:
             raise DatasetError(self.no_static_message())
         return PairedDataset(self.train, self.static_pool, self.static_input, seed=seed)
 
+    def check_picklable(self) -> None:
+        """Refuse, before training starts, a framing or transform of any split that cannot
+        be pickled (a lambda): the first checkpoint or worker process would fail on it."""
+        for split in ("train", "val", "test"):
+            frames = getattr(self, split)
+            if isinstance(frames, EventFrames):
+                frames.check_picklable(split)
+
     def no_static_message(self) -> str:
+        why = self.info.get("static")
         return (
             f"dataset {self.name!r} has no static images, so the transfer method cannot run "
-            "on it; use the baseline mode (event data only)"
+            "on it; use the baseline mode (event data only)" + (f" ({why})" if why else "")
         )

@@ -3,9 +3,11 @@
 Each transform is a frozen value holding its parameters (printable, comparable, usable as a
 cache key) and is called as ``transform(events, rng)`` on a structured event array with
 Tonic's fields ``x, y, t, p``; ``rng`` is a ``np.random.Generator`` (the datasets seed it
-with ``(seed, epoch, index)``). The input array is never modified. Tonic has transforms of
-the same names (``DropEvent``, ``DropEventByTime``, ``DropEventByArea``, ``SpatialJitter``);
-these are ours, vectorised, and keep every stream inside its sensor:
+with ``(seed, epoch, index)``) or None (a generator seeded from NumPy's global one, see
+``checks.random_generator``, so they also run inside ``tonic.transforms.Compose``). The
+input array is never modified. Tonic has transforms of the same names (``DropEvent``,
+``DropEventByTime``, ``DropEventByArea``, ``SpatialJitter``); these are ours, vectorised,
+and keep every stream inside its sensor:
 
 * :class:`DropEvent`: each event dropped independently with probability ``p``;
 * :class:`DropByTime`: the events of one random window of ``ratio`` of the recording's span;
@@ -23,13 +25,8 @@ import numpy as np
 
 from snn_transfer.errors import ConfigError
 
+from .checks import random_generator
 from .spec import Spec
-
-
-def _rng(owner: str, rng: np.random.Generator | None) -> np.random.Generator:
-    if rng is None:
-        raise ConfigError(f"{owner} is random: call it with a np.random.Generator")
-    return rng
 
 
 def _ratio(owner: str, name: str, value: float, *, closed: bool = False) -> None:
@@ -49,7 +46,7 @@ class DropEvent(Spec):
         _ratio("DropEvent", "p", self.p, closed=True)
 
     def __call__(self, events: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        keep = _rng("DropEvent", rng).random(len(events)) >= self.p
+        keep = random_generator("DropEvent", rng).random(len(events)) >= self.p
         return events[keep]
 
 
@@ -63,7 +60,7 @@ class DropByTime(Spec):
         _ratio("DropByTime", "ratio", self.ratio)
 
     def __call__(self, events: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        rng = _rng("DropByTime", rng)
+        rng = random_generator("DropByTime", rng)
         if len(events) < 2:
             return events
         first, last = int(events["t"][0]), int(events["t"][-1])
@@ -86,7 +83,7 @@ class DropByArea(Spec):
         object.__setattr__(self, "sensor_size", tuple(int(s) for s in self.sensor_size))
 
     def __call__(self, events: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        rng = _rng("DropByArea", rng)
+        rng = random_generator("DropByArea", rng)
         width, height = self.sensor_size[:2]
         side = math.sqrt(self.ratio)
         box_w, box_h = max(1, round(width * side)), max(1, round(height * side))
@@ -114,7 +111,7 @@ class SpatialJitter(Spec):
         object.__setattr__(self, "sensor_size", tuple(int(s) for s in self.sensor_size))
 
     def __call__(self, events: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        rng = _rng("SpatialJitter", rng)
+        rng = random_generator("SpatialJitter", rng)
         width, height = self.sensor_size[:2]
         x = events["x"].astype(np.int64) + np.rint(rng.normal(0, self.sigma, len(events)))
         y = events["y"].astype(np.int64) + np.rint(rng.normal(0, self.sigma, len(events)))

@@ -2,14 +2,18 @@
 
 An entry is a builder ``build(**options) -> PairedData`` registered with
 :func:`register_dataset`; its options (and their defaults) are the builder's keyword-only
-parameters, so an unknown option fails before any data loads. Callers only ever use
+parameters, so an unknown option fails before any data loads. A builder that also takes
+``**more`` (the ``tonic`` entry: Tonic's constructor arguments) receives the other options
+and checks them itself, also before any data loads. Callers only ever use
 :func:`load_dataset`, :func:`dataset_names` and :func:`dataset_entry`; no dataset-specific
-branches live anywhere else.
+branches live anywhere else. A dataset object given to :func:`load_dataset` instead of a
+name (a Tonic dataset) is the ``dataset`` option of :data:`OBJECT_ENTRY`.
 
 The built-in entries live in the modules of :data:`BUILTIN`, imported on the first lookup:
 the emulated entries (``digits``, ``mnist``, ``fashion-mnist``) and one module per recorded
 dataset (``n-caltech101``, ``n-mnist``, ``cifar10-dvs``, ``dvs-gesture``, ``n-omniglot``,
-``cep-dvs`` and ``folder``, your own recordings; layouts in ``data/README.md``). Entries
+``cep-dvs`` and ``folder``, your own recordings; layouts in ``data/README.md``) and
+``tonic`` (any Tonic dataset, by class name from a local folder or as an object). Entries
 import this module for the decorator; this module imports them only by name.
 """
 
@@ -33,7 +37,10 @@ BUILTIN = (
     "snn_transfer.events.recorded.nomniglot",
     "snn_transfer.events.recorded.cepdvs",
     "snn_transfer.events.recorded.folder",
+    "snn_transfer.events.recorded.tonic",
 )
+#: the entry that loads a dataset object passed to ``load_dataset`` in place of a name
+OBJECT_ENTRY = "tonic"
 
 STATIC_INPUTS = ("image", "emulated")
 #: options every entry with static images takes, handled here rather than by each entry
@@ -60,6 +67,12 @@ class DatasetEntry:
         params = inspect.signature(self.build).parameters
         own = {k: p.default for k, p in params.items() if p.kind is p.KEYWORD_ONLY}
         return {**own, **STATIC_OPTIONS} if self.has_static else own
+
+    @property
+    def open_options(self) -> bool:
+        """Whether the builder takes further options (``**more``) and checks them itself."""
+        params = inspect.signature(self.build).parameters.values()
+        return any(p.kind is p.VAR_KEYWORD for p in params)
 
 
 _REGISTRY: dict[str, DatasetEntry] = {}
@@ -110,7 +123,7 @@ def check_dataset_options(name: str, options: dict[str, Any]) -> DatasetEntry:
     entry = dataset_entry(name)
     allowed = entry.options()
     unknown = sorted(set(options) - set(allowed))
-    if unknown:
+    if unknown and not entry.open_options:
         raise ConfigError(
             f"dataset {name!r} has no option {', '.join(map(repr, unknown))}; "
             f"its options are: {', '.join(sorted(allowed))}"
@@ -118,9 +131,11 @@ def check_dataset_options(name: str, options: dict[str, Any]) -> DatasetEntry:
     return entry
 
 
-def load_dataset(name: str = "digits", **options: Any) -> Any:
+def load_dataset(name: Any = "digits", /, **options: Any) -> Any:
     """Build the named dataset (a ``PairedData``). Options are checked against the entry's
-    own list.
+    own list. ``name`` may also be a dataset object (a Tonic dataset, or any map-style
+    dataset of ``(events, target)``): it is loaded by the ``tonic`` entry as its ``dataset``
+    option (see ``recorded.tonic.from_tonic``).
 
     Entries with static images also take ``static_input``: ``image`` (the method: the image
     tiled over T) or ``emulated`` (the image through the saccade emulator, framed like the
@@ -129,6 +144,10 @@ def load_dataset(name: str = "digits", **options: Any) -> Any:
     """
     from snn_transfer.events.saccades import saccade_params
 
+    if not isinstance(name, str):
+        if "dataset" in options:
+            raise ConfigError("give the dataset object once: load_dataset(dataset, ...)")
+        name, options = OBJECT_ENTRY, {"dataset": name, **options}
     entry = check_dataset_options(name, options)
     static_input = options.pop("static_input", "image")
     emulator = options.pop("static_emulator", None)

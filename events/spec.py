@@ -2,7 +2,9 @@
 
 A spec is a value: it prints, compares and hashes, and ``fingerprint()`` turns it into a short
 string that is the same in every process, so a cache built with one spec is never served for
-another.
+another. A field declared with ``metadata={"fingerprint": False}`` is left out of
+``fields()`` and ``fingerprint()``: a spec wrapping a user's function keeps the function
+there and fingerprints a stable description of it instead (``framing.custom``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,11 @@ SEMANTICS_VERSION = 1
 def _plain(value: Any) -> Any:
     """JSON-ready form of a spec field; nested specs keep their class name."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        fields = {
+            f.name: _plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.metadata.get("fingerprint", True)
+        }
         return {"class": type(value).__name__, "fields": fields}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]

@@ -3,7 +3,10 @@
 Each transform is a frozen dataclass holding its parameters and called as ``t(frames, rng)``.
 A random transform draws its parameters once per call from the ``np.random.Generator`` it is
 given, and applies them to every frame of the sample, so the T frames stay aligned; the same
-seed gives the same result. Call it once per sample. Frames may be numpy arrays (returned as
+seed gives the same result. Call it once per sample. ``rng`` is optional: without one a
+generator is seeded from NumPy's global generator (``checks.random_generator``), the one
+Tonic's random transforms use, so ours run inside ``tonic.transforms.Compose`` (which calls
+``t(frames)``) and ``np.random.seed`` reproduces the whole pipeline. Frames may be numpy arrays (returned as
 float32 numpy) or torch tensors (returned as tensors); the input is never modified, and a
 transform that changes nothing may return its input.
 
@@ -20,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from snn_transfer.errors import ConfigError, EventFormatError
-from snn_transfer.events.checks import size_pair
+from snn_transfer.events.checks import random_generator, size_pair
 from snn_transfer.events.spec import Spec
 
 Frames = Any  # np.ndarray or torch.Tensor, shape [..., H, W]
@@ -42,14 +45,6 @@ def _as_input(tensor: Any, was_numpy: bool) -> Frames:
 def _as_planes(tensor: Any) -> Any:
     """``[..., H, W]`` as ``[1, L, H, W]``: every leading index becomes one channel."""
     return tensor.reshape(1, -1, *tensor.shape[-2:])
-
-
-def _need_rng(owner: str, rng: np.random.Generator | None) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise ConfigError(
-            f"{owner} is random: call it as t(frames, rng) with rng = np.random.default_rng(seed)"
-        )
-    return rng
 
 
 def resize(
@@ -175,7 +170,7 @@ class RandomCrop(Spec):
             raise ConfigError(f"RandomCrop: padding must be an int >= 0, got {self.padding!r}")
 
     def __call__(self, frames: Frames, rng: np.random.Generator | None = None) -> Frames:
-        rng = _need_rng("RandomCrop", rng)
+        rng = random_generator("RandomCrop", rng)
         height, width = frames.shape[-2:]
         room_h = height + 2 * self.padding - self.size[0]
         room_w = width + 2 * self.padding - self.size[1]
@@ -200,7 +195,7 @@ class RandomFlip(Spec):
             raise ConfigError(f"RandomFlip: p must be in [0, 1], got {self.p!r}")
 
     def __call__(self, frames: Frames, rng: np.random.Generator | None = None) -> Frames:
-        flip = _need_rng("RandomFlip", rng).random() < self.p
+        flip = random_generator("RandomFlip", rng).random() < self.p
         return hflip(frames) if flip else frames
 
 
@@ -227,13 +222,14 @@ class RandomRotation(Spec):
             )
 
     def __call__(self, frames: Frames, rng: np.random.Generator | None = None) -> Frames:
-        angle = _need_rng("RandomRotation", rng).uniform(-self.degrees, self.degrees)
+        angle = random_generator("RandomRotation", rng).uniform(-self.degrees, self.degrees)
         return rotate(frames, angle, interpolation=self.interpolation)
 
 
 @dataclass(frozen=True)
 class Compose(Spec):
-    """Apply ``transforms`` in order, passing each the same ``rng``."""
+    """Apply ``transforms`` in order, passing each the same ``rng`` (without one, a single
+    generator drawn from NumPy's global one serves them all)."""
 
     transforms: tuple[Callable[..., Any], ...]
 
@@ -244,6 +240,7 @@ class Compose(Spec):
                 raise ConfigError(f"Compose: {t!r} is not callable")
 
     def __call__(self, frames: Frames, rng: np.random.Generator | None = None) -> Frames:
+        rng = random_generator("Compose", rng)
         for t in self.transforms:
             frames = t(frames, rng)
         return frames

@@ -7,7 +7,8 @@ checks itself (``DataConfig`` and ``ModelConfig`` here, ``LossConfig``, ``Slidin
 and ``OptimConfig`` next to the code that uses them); ``config_loader`` builds the sections
 from plain data. What follows from several keys is a property computed here once
 (``learns_str``, ``effective_loss``), and :func:`build_dataset` is the one way from a config
-to its dataset (training, evaluation, export). ``check_dataset_size`` adds the one check
+to its dataset (training, evaluation, export); :func:`as_paired_data` turns a dataset object
+given to the trainer (a Tonic dataset) into one. ``check_dataset_size`` adds the one check
 that needs the dataset (the batch must fit the training split); the trainer calls it as
 soon as the dataset is loaded.
 """
@@ -230,7 +231,10 @@ def _check_device(device: str) -> None:
 
 def check_data(config: TransferConfig, data: Any) -> None:
     """The checks that need the loaded dataset (a ``PairedData``), made before any model is
-    built: its T, its static images, its validation split and the batch size."""
+    built: its T, its static images, its validation split, the batch size, and that its
+    framing and transforms pickle (the first checkpoint stores the framing)."""
+    if hasattr(data, "check_picklable"):
+        data.check_picklable()
     if data.frame_shape[0] != config.time_steps:
         raise ConfigError(
             f"dataset frames have T = {data.frame_shape[0]}, config time_steps = "
@@ -284,3 +288,25 @@ def build_dataset(config: TransferConfig, **options: Any) -> Any:
         seed=config.seed,
         **{**config.data.options, **options},
     )
+
+
+def as_paired_data(config: TransferConfig, data: Any = None) -> Any:
+    """``data`` given to the trainer, as a ``PairedData``: None builds the config's own
+    (:func:`build_dataset`); a ``PairedData`` is taken as it is; a dataset object (Tonic's, or any map-style dataset of ``(events, target)``) through the
+    ``tonic`` entry of the registry with the run's ``time_steps`` and ``seed``, and
+    ``data.options`` when ``data.dataset`` is ``tonic`` (for other options, call
+    ``load_dataset(dataset, ...)`` yourself and pass its result)."""
+    if data is None:
+        return build_dataset(config)
+    if hasattr(data, "frame_shape") and hasattr(data, "train"):
+        return data
+    if not (hasattr(data, "__getitem__") and hasattr(data, "__len__")):
+        raise ConfigError(
+            f"Trainer(data=...) got {type(data).__name__}; pass a PairedData "
+            "(snn_transfer.events.datasets.load_dataset(...)) or a dataset of (events, target) "
+            "pairs such as a Tonic dataset"
+        )
+    from snn_transfer.events.registry import load_dataset
+
+    options = dict(config.data.options) if config.data.dataset == "tonic" else {}
+    return load_dataset(data, time_steps=config.time_steps, seed=config.seed, **options)

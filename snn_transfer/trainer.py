@@ -43,7 +43,7 @@ from snn_transfer.evaluate import evaluate_split, to_steps
 from snn_transfer.losses import ALIGNMENTS
 from snn_transfer.models.registry import check_model_options
 from snn_transfer.optim import epoch_lr, make_optimizer, peak_lr, set_lr
-from snn_transfer.run_config import TransferConfig, build_dataset, check_data
+from snn_transfer.run_config import TransferConfig, as_paired_data, check_data
 from snn_transfer.rundir import start_run_dir, write_json, write_metrics_csv
 from snn_transfer.sampler import EpochBatches, epoch_loader
 from snn_transfer.sliding import slide, slide_mask
@@ -59,7 +59,9 @@ class Trainer:
     """Trains one configuration into a run directory (or in memory when ``out`` is None).
 
     Under torchrun every process builds its own ``Trainer``; ``self.dist`` says which rank
-    it is. ``data``, when given, must be the same on every rank.
+    it is. ``data``, when given, must be the same on every rank: a ``PairedData``
+    (``load_dataset``), or a Tonic or other map-style dataset of ``(events, target)``,
+    loaded through the registry's ``tonic`` entry (``run_config.as_paired_data``).
     """
 
     def __init__(
@@ -81,10 +83,9 @@ class Trainer:
         self.device = self.dist.device
         self.dist.local_batch(config.data.batch_size)  # fails early unless it splits evenly
         check_model_options(config.model.name, config.model.options)  # before any data loads
-        if data is None:
-            # the first rank builds the frame cache, the others open it read-only
-            data = distributed.in_rank_order(lambda: build_dataset(config))
-        self.data = data
+        # the first rank builds the frame cache, the others open it read-only
+        given = data
+        self.data = data = distributed.in_rank_order(lambda: as_paired_data(config, given))
         check_data(config, data)  # before the model is built
         torch.manual_seed(config.seed)
         model = build_model(config, len(data.classes))

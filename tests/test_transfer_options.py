@@ -59,8 +59,13 @@ def test_event_drops_and_jitter_do_what_they_say():
     # the same generator state gives the same result; the input is never modified
     again = SpatialJitter((34, 34, 2), 1.0)(events, np.random.default_rng(4))
     assert np.array_equal(jitter, again) and len(events) == 2000
-    with pytest.raises(ConfigError, match="is random"):
-        DropEvent(0.1)(events)
+    # without an rng (as tonic.transforms.Compose calls it) the draw comes from np.random
+    np.random.seed(5)
+    first = DropEvent(0.1)(events)
+    np.random.seed(5)
+    assert np.array_equal(DropEvent(0.1)(events), first) and len(first) < len(events)
+    with pytest.raises(ConfigError, match="rng must be a np.random.Generator"):
+        DropEvent(0.1)(events, 3)
 
 
 def test_augment_names_split_into_event_and_frame_steps():

@@ -121,8 +121,16 @@ def test_flip_probability_extremes_and_missing_rng():
         assert RandomFlip(0.0)(frames, rng) is frames
         np.testing.assert_array_equal(RandomFlip(1.0)(frames, rng), hflip(frames))
     for transform in RANDOM:
-        with pytest.raises(ConfigError, match="rng"):
-            transform(frames)
+        # without an rng (as tonic.transforms.Compose calls them) they draw a seed from
+        # np.random: reproducible with np.random.seed, different from call to call
+        np.random.seed(11)
+        first = [transform(frames) for _ in range(8)]
+        np.random.seed(11)
+        again = [transform(frames) for _ in range(8)]
+        assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+        assert any(not np.array_equal(first[0], f) for f in first[1:])
+        with pytest.raises(ConfigError, match="rng must be a np.random.Generator"):
+            transform(frames, 7)
 
 
 def test_bad_parameters():

@@ -5,7 +5,8 @@ deterministic frame transforms (a resize). It is a value, so its fingerprint key
 cache. Random augmentations are not part of it: they run after the cache, per sample
 (``framing.augment``). :func:`standard_pipeline` gives the pipelines of the recorded
 datasets from the ``framing`` option (``default`` or ``paper``), T, the frame size and the
-sensor size.
+sensor size; :func:`user_pipeline` the pipeline of a ``framing`` given as a callable (our
+``ToFrame``, Tonic's, a function: ``framing.custom``), for every dataset alike.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from snn_transfer.errors import ConfigError
 from snn_transfer.events.core import SensorSize
+from snn_transfer.events.framing.custom import framing_spec
 from snn_transfer.events.framing.reference import PaperFrames
 from snn_transfer.events.framing.to_frame import ExtentFrames, ToFrame
 from snn_transfer.events.spec import Spec
@@ -77,3 +79,15 @@ def standard_pipeline(
         return FramePipeline(framing, (Resize(size, antialias=True),))
 
     return pipeline
+
+
+def user_pipeline(framing: Any, size: tuple[int, int] | None) -> FramePipeline:
+    """The pipeline of a ``framing`` given as a callable ``events -> frames`` (frames of any
+    real dtype, made float32), then a bilinear, antialiased resize to ``size`` (H, W) when
+    one is given (None: the frames as the callable makes them; at the same size the resize
+    changes nothing). A callable that is not a spec is wrapped in ``CallableFraming``,
+    which refuses one that does not pickle."""
+    spec = framing_spec(framing)
+    if size is None:
+        return FramePipeline(spec)
+    return FramePipeline(spec, (Resize(size, antialias=True),))

@@ -144,7 +144,9 @@ class EventFiles:
 class FramedFiles:
     """An :class:`EventFiles` framed on the fly: ``ds[i] -> (float32 [T, P, H, W], label)``.
 
-    ``load(i)`` also reports the event count and duration; errors name the file.
+    ``load(i)`` also reports the event count and duration (-1 for a source whose samples
+    are frames already); errors name the file. ``files`` may be anything with
+    ``EventFiles``' interface (``path``, ``events``, ``labels``, ``names``).
     """
 
     def __init__(self, files: EventFiles, pipeline: Any) -> None:
@@ -165,6 +167,8 @@ class FramedFiles:
             raise
         except (OSError, ValueError) as error:
             raise EventFormatError(f"cannot frame this recording ({error})", path=path) from None
+        if not getattr(events.dtype, "names", None):  # a source that gives frames already
+            return Sample(frames, -1, -1)
         duration = int(events["t"][-1] - events["t"][0]) if len(events) else 0
         return Sample(frames, len(events), duration)
 

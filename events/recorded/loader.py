@@ -28,6 +28,7 @@ from snn_transfer.events.cache import CacheSpec, FrameCache, cache_path, default
 from snn_transfer.events.cache_build import DEFAULT_SHARD_SIZE, BuildReport, build_cache
 from snn_transfer.events.containers import EventFrames, PairedData
 from snn_transfer.events.framing.augment import augment_names, augmentations
+from snn_transfer.events.framing.pipeline import user_pipeline
 from snn_transfer.events.recorded.description import RecordedDataset, missing_root
 from snn_transfer.events.recorded.files import EventFiles, FramedFiles
 from snn_transfer.events.recorded.options import RecordedOptions, option_defaults, recorded_options
@@ -80,15 +81,24 @@ def load_recorded(desc: RecordedDataset, options: RecordedOptions) -> PairedData
     root = options.root_path
     if root is None:
         raise missing_root(desc.name, None, desc.layout, "no root given (pass root=<folder>)")
-    files = desc.list_samples(root, **options.listing)
+    return assemble_recorded(desc, desc.list_samples(root, **options.listing), options)
+
+
+def frame_pipeline(desc: RecordedDataset, files: Any, options: RecordedOptions) -> Any:
+    """The ``FramePipeline`` of a load: a ``framing`` given as a callable (any dataset), or
+    the dataset's own pipeline of the named framing."""
+    size = options.frame_size(files.sensor_size)
+    if callable(options.framing):
+        return user_pipeline(options.framing, size)
+    return desc.pipeline(options.framing, options.time_steps, size, files.sensor_size)
+
+
+def assemble_recorded(desc: RecordedDataset, files: Any, options: RecordedOptions) -> PairedData:
+    """Steps 2-4 of the module docstring on listed samples: ``files`` is an ``EventFiles``
+    or anything with its interface (``recorded.tonic_samples.TonicSamples``)."""
     check_class_coverage(desc, files)
     seed = int(options.seed)
-    pipeline = desc.pipeline(
-        options.framing,
-        options.time_steps,
-        options.frame_size(files.sensor_size),
-        files.sensor_size,
-    )
+    pipeline = frame_pipeline(desc, files, options)
     sources, info = frame_sources(desc, files, pipeline, options)
     train_src, test_src = sources["train"], sources["test"]
     frame_shape = _frame_shape(train_src)
@@ -108,8 +118,7 @@ def load_recorded(desc: RecordedDataset, options: RecordedOptions) -> PairedData
     kept = per_class_fraction(
         train_idx, labels, options.event_fraction, seed + 2, key="event_fraction"
     )
-    names = augment_names(options.augment)
-    on_events, on_frames = augmentations(names, frame_shape[-2:], files.sensor_size)
+    on_events, on_frames = augmentations(options.augment, frame_shape[-2:], files.sensor_size)
     # sources give frames; the pipeline rides along to frame new recordings the same way.
     # Augmentation on events needs the recordings themselves: the training split then reads
     # and frames its files per access instead of using the frame cache.
@@ -122,7 +131,7 @@ def load_recorded(desc: RecordedDataset, options: RecordedOptions) -> PairedData
     info.update(
         split_rule=desc.split_rule,
         event_samples={"train": len(train), "val": len(val), "test": len(test)},
-        augment=names,
+        augment=augment_names(options.augment),
         framing=pipeline.fields(),
     )
     data = PairedData(
@@ -136,7 +145,7 @@ def load_recorded(desc: RecordedDataset, options: RecordedOptions) -> PairedData
         info=info,
     )
     if desc.static is not None:
-        static_root = options.static_root or (root if desc.static.root_default else None)
+        static_root = options.static_root or (files.root if desc.static.root_default else None)
         if static_root is None:
             info["static"] = (
                 f"no static_root given: event-only (pass static_root=<{desc.static.what}>)"

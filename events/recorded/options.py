@@ -18,8 +18,9 @@ from typing import Any
 from snn_transfer.errors import ConfigError
 from snn_transfer.events.cache import check_compression, check_dtype
 from snn_transfer.events.cache_build import ON_ERROR
-from snn_transfer.events.checks import fraction, positive_option, size_pair
+from snn_transfer.events.checks import check_picklable, fraction, positive_option, size_pair
 from snn_transfer.events.core import SensorSize
+from snn_transfer.events.framing.augment import check_augment
 from snn_transfer.events.framing.pipeline import FRAMINGS
 from snn_transfer.events.recorded.description import RecordedDataset
 
@@ -38,7 +39,8 @@ class RecordedOptions:
     Data: ``root`` (the dataset folder), ``time_steps`` (T), ``size`` (frame size: an int,
     (H, W), or None for the sensor's own), ``seed``, ``event_fraction`` (of the training
     recordings per class), ``val_fraction`` (of the official training split per class, 0:
-    no validation split), ``framing`` (``default`` or ``paper``), ``augment`` (names, see
+    no validation split), ``framing`` (``default``, ``paper``, or a callable ``events ->
+    frames``: ``framing.custom``), ``augment`` (names and callables, see
     ``framing.augment``). Static side: ``static_root``, ``static_fraction``, ``channel``.
     Cache: ``cache`` (False: frame on the fly), ``cache_dir``, ``dtype``, ``compression``,
     ``workers``, ``progress``, ``on_error`` (``fail`` or ``skip`` a bad recording).
@@ -51,7 +53,7 @@ class RecordedOptions:
     seed: int = 0
     event_fraction: float = 1.0
     val_fraction: float = 0.1
-    framing: str = "default"
+    framing: Any = "default"
     augment: Any = ()
     static_root: Any = None
     static_fraction: float = 1.0
@@ -67,8 +69,14 @@ class RecordedOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "time_steps", positive_option("time_steps", self.time_steps))
-        if self.framing not in FRAMINGS:
-            raise ConfigError(f"framing = {self.framing!r}; choose 'default' or 'paper'")
+        if callable(self.framing):
+            check_picklable("framing", self.framing)
+        elif self.framing not in FRAMINGS:
+            raise ConfigError(
+                f"framing = {self.framing!r}; choose 'default' or 'paper', or give a callable "
+                "events -> frames (ToFrame(...), Tonic's ToFrame, a top-level function)"
+            )
+        check_augment(self.augment)
         for key in ("event_fraction", "val_fraction", "static_fraction"):
             object.__setattr__(self, key, fraction(key, getattr(self, key)))
         if self.size is not None:
