@@ -92,7 +92,7 @@ def _units(backbone: nn.Module) -> list[tuple[str, nn.Module]]:
     """Modules to trace: neuron layers and SeqBatchNorm2d as wholes, every other leaf."""
     from snn_transfer.models.neurons import neuron_types
 
-    wholes = (*neuron_types(), neuron.BaseNode, SeqBatchNorm2d)
+    wholes = (*neuron_types(), SeqBatchNorm2d)
     units: list[tuple[str, nn.Module]] = []
     inside: tuple[str, ...] = ()
     for name, module in backbone.named_modules():
