@@ -163,7 +163,9 @@ def test_it_is_a_lifnode_that_spikingjellys_monitors_see():
     assert isinstance(node.surrogate_function, surrogate.PiecewiseQuadratic)
     assert node.surrogate_function.alpha == 2.0
     net = _net(node)
-    spikes = monitor.OutputMonitor(net, neuron.LIFNode, function_on_output=lambda s: s.mean().item())
+    spikes = monitor.OutputMonitor(
+        net, neuron.LIFNode, function_on_output=lambda s: s.mean().item()
+    )
     potentials = monitor.AttributeMonitor(
         "v_seq", pre_forward=False, net=net, instance=neuron.LIFNode
     )
