@@ -247,17 +247,19 @@ def export_nir(
     checkpoint: str = "best",
     input_size: tuple[int, int] | None = None,
     dt: float = 1e-4,
+    model: nn.Module | None = None,
 ) -> Path:
     """Write the event branch of a run as a NIR graph (HDF5) to ``out_file``.
 
     ``input_size`` ``(H, W)`` of the frames; by default the dataset of the run's config is
     loaded to read it. ``dt`` is the time step in seconds that NIR's neuron time constants are
-    expressed in (SpikingJelly's default). Returns the path written.
+    expressed in (SpikingJelly's default). ``model`` is passed to ``load_run`` (the network
+    of a run trained on a model instance). Returns the path written.
     """
     from snn_transfer.run_config import TransferConfig
     from snn_transfer.rundir import load_run
 
-    run = load_run(run_dir, checkpoint=checkpoint)
+    run = load_run(run_dir, checkpoint=checkpoint, model=model)
     config = TransferConfig.from_dict(run.state["config"])
     channels = getattr(run.model.backbone, "in_channels", 2)
     if input_size is None:

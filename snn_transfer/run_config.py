@@ -14,11 +14,12 @@ soon as the dataset is loaded.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from snn_transfer.config_loader import from_dict
-from snn_transfer.errors import ConfigError, DatasetError
+from snn_transfer.config_loader import apply_overrides, from_dict, merge, parse_override
+from snn_transfer.errors import ConfigError, ConfigNote, DatasetError
 from snn_transfer.events.checks import FRACTIONS, fraction
 from snn_transfer.losses import LossConfig
 from snn_transfer.optim import OptimConfig
@@ -125,9 +126,10 @@ class TransferConfig:
     multi-GPU behaviour); ``sync_bn`` synchronises BatchNorm statistics over the ranks
     (SyncBatchNorm, GPUs only). Both are ignored in one process.
 
-    ``optim.warmup_epochs`` may exceed ``epochs``: the learning rate then ramps up linearly
-    for the whole run and never reaches its peak. That is allowed on purpose, so that a
-    recipe (5 warm-up epochs) can be tried with ``epochs=1``.
+    ``optim.warmup_epochs`` must leave at least one epoch after the warm-up: a warm-up as long
+    as the run (or longer, a recipe's 5 warm-up epochs tried with ``epochs=1``) would train
+    at ``optim.warmup_lr`` only and end near chance, so it is shortened to
+    ``total_epochs - 1`` with a :class:`ConfigNote` warning saying so.
     """
 
     mode: str = "transfer"
@@ -186,6 +188,18 @@ class TransferConfig:
             value = getattr(self, key)
             _check(_int_at_least(value, 0), key, value, "an integer >= 0")
         _check_device(self.device)
+        if self.optim.warmup_epochs >= self.total_epochs:
+            shorter = self.total_epochs - 1
+            warnings.warn(
+                f"optim.warmup_epochs = {self.optim.warmup_epochs} is not shorter than the run "
+                f"({self.total_epochs} epoch{'s' if self.total_epochs > 1 else ''}), which "
+                f"would train at optim.warmup_lr = "
+                f"{self.optim.warmup_lr:g} and never leave the warm-up: shortened to "
+                f"{shorter} (set optim.warmup_epochs to choose)",
+                ConfigNote,
+                stacklevel=4,
+            )
+            object.__setattr__(self, "optim", replace(self.optim, warmup_epochs=shorter))
 
     @property
     def total_epochs(self) -> int:
@@ -273,11 +287,51 @@ def check_dataset_size(config: TransferConfig, train_samples: int) -> None:
         )
 
 
-def build_dataset(config: TransferConfig, **options: Any) -> Any:
-    """The ``PairedData`` of ``config``: ``data.dataset`` with ``data.options``, the run's
-    ``time_steps`` and ``seed`` (``options`` override ``data.options``)."""
-    from snn_transfer.events.registry import load_dataset
+#: what ``train --resume RUN --set KEY=VALUE`` may change: how long and where the run goes
+#: on, not what it learns from (data, model, loss and schedule keep their values)
+RESUMABLE_KEYS = (
+    "epochs",
+    "device",
+    "threads",
+    "compile",
+    "keep_checkpoints",
+    "checkpoint_every",
+    "data.workers",
+    "data.eval_batch_size",
+    "data.options.workers",
+    "data.options.progress",
+    "data.options.cache_dir",
+    "data.options.root",
+    "data.options.static_root",
+)
 
+
+def resumed_config(
+    stored: dict[str, Any], overrides: list[str] | tuple[str, ...]
+) -> TransferConfig:
+    """The config of a resumed run: ``stored`` (its ``config.yaml``) with ``overrides``
+    (``key=value``) applied. A key outside :data:`RESUMABLE_KEYS` is refused by name: it would
+    change what the epochs already trained were trained on."""
+    for text in overrides:
+        key = ".".join(parse_override(text)[0])
+        if key not in RESUMABLE_KEYS:
+            raise ConfigError(
+                f"--set {text!r}: {key} cannot change when a run is resumed (the epochs already "
+                f"trained used the stored value); keys that may: {', '.join(RESUMABLE_KEYS)}. "
+                "Start a new run (another --out) to change it"
+            )
+    return TransferConfig.from_dict(apply_overrides(merge({}, stored), overrides))
+
+
+def build_dataset(config: TransferConfig, *, progress: bool = True, **options: Any) -> Any:
+    """The ``PairedData`` of ``config``: ``data.dataset`` with ``data.options``, the run's
+    ``time_steps`` and ``seed`` (``options`` override ``data.options``). ``progress=False``
+    silences the dataset's bars (frame cache, emulation) unless ``data.options`` sets it."""
+    from snn_transfer.events.registry import dataset_entry, load_dataset
+
+    unset = "progress" not in {**config.data.options, **options}
+    if not progress and unset and "progress" in dataset_entry(config.data.dataset).options():
+        options["progress"] = False
     return load_dataset(
         config.data.dataset,
         time_steps=config.time_steps,
