@@ -333,3 +333,19 @@ def test_the_trainer_refuses_the_batch_before_building_the_model(monkeypatch):
     config = transfer(mode="baseline", time_steps=2, device="cpu", data__batch_size=8)
     with pytest.raises(ConfigError, match=r"data\.batch_size = 8 is larger than the training"):
         trainer.Trainer(config, data=data, progress=False)
+
+
+def test_build_dataset_silences_the_datasets_bars_without_progress(monkeypatch):
+    import snn_transfer.events.registry as registry
+    from snn_transfer.run_config import build_dataset
+
+    seen: dict = {}
+    monkeypatch.setattr(registry, "load_dataset", lambda name, **options: seen.update(options))
+    build_dataset(transfer(), progress=False)
+    assert seen["progress"] is False
+    seen.clear()
+    build_dataset(transfer())
+    assert "progress" not in seen
+    seen.clear()  # an explicit data.options.progress wins
+    build_dataset(transfer(data__options={"progress": True}), progress=False)
+    assert seen["progress"] is True
