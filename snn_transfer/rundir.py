@@ -137,6 +137,8 @@ class LoadedRun:
             self.framing = None
 
     def _frames(self, item: Any) -> np.ndarray:
+        if isinstance(item, torch.Tensor):
+            item = item.detach().cpu().numpy()
         if isinstance(item, str | Path):
             from snn_transfer.events.io import read_events
 
@@ -153,7 +155,9 @@ class LoadedRun:
     @torch.no_grad()
     def predict(self, items: Any) -> list[dict[str, Any]]:
         """Class and confidence for each item: an event file path, an event array, or frames
-        ``[T, P, H, W]``. A single item may be passed without a list."""
+        ``[T, P, H, W]`` (numpy or torch). A single item may be passed without a list."""
+        if isinstance(items, torch.Tensor):
+            items = items.detach().cpu().numpy()
         if isinstance(items, str | Path) or (
             isinstance(items, np.ndarray) and (items.dtype.names or items.ndim == 4)
         ):
