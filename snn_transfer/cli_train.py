@@ -22,8 +22,6 @@ from snn_transfer.errors import SnnTransferError
 def check_out_dir(out: Path, *, resume: bool) -> None:
     """Fail before any work if the run directory cannot be written or would be clobbered;
     nothing is created (the trainer creates the folder when training starts)."""
-    if resume and not (out / "config.yaml").is_file():
-        raise SnnTransferError(f"--resume {out}: no run there (it holds no config.yaml)")
     if out.exists() and any((out / "checkpoints").glob("*.pt")) and not resume:
         raise SnnTransferError(
             f"{out} already holds a run; continue it with --resume {out} or choose another --out"
