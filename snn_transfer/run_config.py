@@ -332,9 +332,5 @@ def build_dataset(config: TransferConfig, *, progress: bool = True, **options: A
     unset = "progress" not in {**config.data.options, **options}
     if not progress and unset and "progress" in dataset_entry(config.data.dataset).options():
         options["progress"] = False
-    return load_dataset(
-        config.data.dataset,
-        time_steps=config.time_steps,
-        seed=config.seed,
-        **{**config.data.options, **options},
-    )
+    base = {"time_steps": config.time_steps, "seed": config.seed}
+    return load_dataset(config.data.dataset, **{**base, **config.data.options, **options})
