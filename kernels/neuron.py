@@ -1,9 +1,16 @@
 """``FusedLIFNode``: the fused LIF as a SpikingJelly neuron layer (a thin shell over ``lif``).
 
-A ``MemoryModule`` with the constructor of SpikingJelly's ``LIFNode``, so it drops into
-SpikingJelly networks: ``functional.reset_net`` resets it, ``set_step_mode`` switches it, and
-with ``store_v_seq=True`` it keeps ``v_seq`` ``[T, N, ...]``, the post-reset membrane potential
-of every step, with gradients flowing back through it.
+A subclass of SpikingJelly's ``LIFNode`` (so of ``BaseNode`` and ``MemoryModule``) with its
+constructor, so it drops into SpikingJelly networks and everything that looks for a
+``LIFNode`` finds it: ``functional.reset_net`` resets it, ``set_step_mode`` switches it,
+monitors (``monitor.OutputMonitor(net, neuron.LIFNode)``), op counters and NIR export see it,
+and with ``store_v_seq=True`` it keeps ``v_seq`` ``[T, N, ...]``, the post-reset membrane
+potential of every step, with gradients flowing back through it.
+
+Only the stateful forwards (``single_step_forward``, ``multi_step_forward``) run our kernels.
+SpikingJelly's explicit-state functional forwards (``*_functional_forward``, used by its
+``to_functional_forward`` and memory tools) are inherited: they compute the same LIF with
+SpikingJelly's code and the equivalent surrogate object (``surrogate_function``).
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from typing import Any
 
 import torch
 from spikingjelly.activation_based import surrogate as sj_surrogate
-from spikingjelly.activation_based.base import MemoryModule
+from spikingjelly.activation_based.neuron import LIFNode
 
 from snn_transfer.kernels.lif import BACKENDS, lif_multi_step
 from snn_transfer.kernels.parameters import DEFAULT_ALPHA, LIFParameters, checked
@@ -41,7 +48,10 @@ def surrogate_from_spikingjelly(function: Any) -> tuple[str, float]:
     )
 
 
-def _resolve_surrogate(function: Any, name: str | None, alpha: float | None) -> tuple[str, float]:
+def _resolve_surrogate(
+    function: Any, name: str | None, alpha: float | None
+) -> tuple[str, float, Any]:
+    """``(name, alpha, SpikingJelly surrogate object)`` from the constructor's arguments."""
     if function is not None and name is not None:
         raise ValueError("give surrogate_function or surrogate, not both")
     if isinstance(function, str):
@@ -49,14 +59,14 @@ def _resolve_surrogate(function: Any, name: str | None, alpha: float | None) -> 
     if function is not None:
         if alpha is not None:
             raise ValueError("alpha goes with surrogate=NAME; a surrogate object has its own")
-        return surrogate_from_spikingjelly(function)
+        return (*surrogate_from_spikingjelly(function), function)
     name = "sigmoid" if name is None else name
     if name not in SURROGATES:
         raise ValueError(f"surrogate={name!r} is not supported; choose one of {SURROGATES}")
-    return name, DEFAULT_ALPHA[name] if alpha is None else float(alpha)
+    return name, DEFAULT_ALPHA[name] if alpha is None else float(alpha), None
 
 
-class FusedLIFNode(MemoryModule):
+class FusedLIFNode(LIFNode):
     """LIF neuron layer: input current ``[T, N, ...]`` -> spikes ``[T, N, ...]`` (step mode m).
 
     Arguments as SpikingJelly's ``LIFNode``: ``tau`` (time steps, > 1), ``decay_input``,
@@ -69,6 +79,9 @@ class FusedLIFNode(MemoryModule):
 
     State: ``v`` ``[N, ...]`` float32 (a float after ``reset()``); ``v_seq`` ``[T, N, ...]`` in
     the input dtype, or None. Inputs may be float32, float16 or bfloat16.
+
+    ``surrogate_function`` always holds the SpikingJelly object of the surrogate (the one
+    given, or the class of the table for a name), as on a ``LIFNode``.
     """
 
     def __init__(
@@ -86,20 +99,28 @@ class FusedLIFNode(MemoryModule):
         alpha: float | None = None,
         backend: str = "auto",
     ) -> None:
-        super().__init__()
-        name, alpha = _resolve_surrogate(surrogate_function, surrogate, alpha)
+        name, alpha, function = _resolve_surrogate(surrogate_function, surrogate, alpha)
         params = checked(
             LIFParameters(tau, v_threshold, v_reset, decay_input, detach_reset, name, alpha)
         )
         if backend not in BACKENDS:
             raise ValueError(f"backend={backend!r} is not supported; choose one of {BACKENDS}")
-        self.tau, self.v_threshold, self.v_reset = params.tau, params.v_threshold, params.v_reset
-        self.decay_input, self.detach_reset = params.decay_input, params.detach_reset
+        if function is None:
+            function = getattr(sj_surrogate, SPIKINGJELLY_CLASS[params.surrogate])(
+                alpha=params.alpha
+            )
+        # checked() made the numbers floats, which LIFNode asserts (without a message)
+        super().__init__(
+            tau=params.tau,
+            decay_input=params.decay_input,
+            v_threshold=params.v_threshold,
+            v_reset=params.v_reset,
+            surrogate_function=function,
+            detach_reset=params.detach_reset,
+            step_mode=step_mode,
+            store_v_seq=store_v_seq,
+        )
         self.surrogate, self.alpha, self.backend = params.surrogate, params.alpha, backend
-        self.register_memory("v", 0.0 if params.v_reset is None else params.v_reset)
-        self.step_mode = step_mode
-        self.store_v_seq = store_v_seq
-        self.v_seq: torch.Tensor | None = None
 
     @property
     def lif_parameters(self) -> LIFParameters:
@@ -115,17 +136,6 @@ class FusedLIFNode(MemoryModule):
                 self.alpha,
             )
         )
-
-    def reset(self) -> None:
-        """Membrane potential back to ``v_reset`` (0 for soft reset); ``v_seq`` dropped."""
-        super().reset()
-        self.v_seq = None
-
-    def detach(self) -> None:
-        """Cut the state (and ``v_seq``) from the autograd graph, e.g. for truncated BPTT."""
-        super().detach()
-        if self.v_seq is not None:
-            self.v_seq = self.v_seq.detach()
 
     def _state_for(self, x: torch.Tensor) -> torch.Tensor | float:
         v = self.v

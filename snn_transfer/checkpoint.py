@@ -1,22 +1,24 @@
-"""Checkpoints that are never half-written and whose damage is detected.
+"""Checkpoints that are never half-written, whose damage is detected, and that run no code.
 
-A checkpoint is ONE self-checking file: a 48-byte header followed by the ``torch.save``
-bytes (the payload). The header holds :data:`MAGIC` (the format and its version), the
-payload's length (uint64, little-endian) and the payload's SHA-256; reading checks all three.
-The file is written to a temporary name in the same folder, flushed to disk and renamed over
-the old one, and the folder is flushed too, so a kill at any moment leaves the old file or
-the new one, each complete. ``rotate`` keeps the newest few.
+A checkpoint is a ``torch.save`` archive sealed with its SHA-256 (``checkpoint_file``: the
+digest sits in the archive's zip comment, so ``torch.load(path, weights_only=True)`` reads
+the file as it is). Its state is made of tensors and plain data only (``checkpoint_state``),
+and :func:`load_checkpoint` reads it with ``weights_only=True``: a checkpoint someone shared
+cannot execute code when it is evaluated. The file is written to a temporary name in the
+same folder, flushed to disk and renamed over the old one, and the folder is flushed too, so
+a kill at any moment leaves the old file or the new one, each complete. ``rotate`` keeps the
+newest few, and :func:`load_newest_intact` falls back to the newest intact one.
 
-Checkpoints of the older format (the bare ``torch.save`` archive with a ``<name>.sha256``
-sidecar holding its digest) are still read and verified.
+Checkpoints of the older formats (a 48-byte header before the archive; before that, a bare
+archive with a ``<name>.sha256`` sidecar) are still verified and read, with
+``weights_only=True`` and only numpy arrays and the package's frame specs allowed besides
+(``checkpoint_state.legacy_globals``), converted to today's plain form on loading.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import shutil
-import struct
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,19 +27,24 @@ from typing import Any
 import torch
 
 from snn_transfer.atomic import remove_stale_temporaries, write_bytes
+from snn_transfer.checkpoint_file import CURRENT, SIDECAR, CheckpointError, read_archive, seal
+from snn_transfer.checkpoint_state import check_plain, legacy_globals, to_plain
 from snn_transfer.errors import SnnTransferError
 
-#: first 8 bytes of every checkpoint: the format's name and version
-MAGIC = b"SNNCKPT1"
-#: magic, payload length in bytes, SHA-256 of the payload
-HEADER = struct.Struct("<8sQ32s")
-#: how a ``torch.save`` archive (a zip file) begins: a checkpoint of the older format
-_ZIP_MAGIC = b"PK\x03\x04"
-_SIDECAR = ".sha256"
-
-
-class CheckpointError(SnnTransferError):
-    """A checkpoint is missing, truncated or does not match its checksum."""
+__all__ = [
+    "CheckpointError",
+    "DiskSpaceError",
+    "atomic_write_bytes",
+    "check_free_space",
+    "checkpoint_bytes",
+    "checkpoint_intact",
+    "encode_checkpoint",
+    "load_checkpoint",
+    "load_newest_intact",
+    "remove_stale_temporaries",
+    "rotate",
+    "save_checkpoint",
+]
 
 
 class DiskSpaceError(SnnTransferError):
@@ -51,7 +58,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     _write_durably(Path(path), [data])
 
 
-def _write_durably(path: Path, chunks: Sequence[bytes]) -> None:
+def _write_durably(path: Path, chunks: Sequence[bytes | memoryview]) -> None:
     """:func:`atomic_write_bytes` of the concatenation of ``chunks`` (not copied into one)."""
     try:
         write_bytes(path, chunks, durable=True)
@@ -63,103 +70,30 @@ def _write_durably(path: Path, chunks: Sequence[bytes]) -> None:
         ) from error
 
 
-def encode_checkpoint(state: dict[str, Any]) -> tuple[bytes, bytes]:
-    """``(header, payload)``: the two parts of the checkpoint file of ``state``."""
+def encode_checkpoint(state: dict[str, Any]) -> list[bytes | memoryview]:
+    """The chunks of the checkpoint file of ``state`` (a ``torch.save`` archive and its
+    sealing trailer); CheckpointError naming the key if ``state`` holds more than tensors and
+    plain data."""
+    check_plain(state)
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    payload = buffer.getvalue()
-    return HEADER.pack(MAGIC, len(payload), hashlib.sha256(payload).digest()), payload
+    return seal(buffer.getbuffer())
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Serialise ``state`` with ``torch.save`` and write it, with its header, atomically."""
+    """Serialise ``state`` with ``torch.save``, seal it and write it atomically."""
     path = Path(path)
     _write_durably(path, encode_checkpoint(state))
-    # a sidecar left by the older format would describe the replaced file
-    path.with_name(path.name + _SIDECAR).unlink(missing_ok=True)
+    # a sidecar left by the oldest format would describe the replaced file
+    path.with_name(path.name + SIDECAR).unlink(missing_ok=True)
     return path
 
 
-def read_payload(path: str | Path) -> bytes:
-    """The verified ``torch.save`` bytes of the checkpoint ``path``.
-
-    Raises:
-        CheckpointError: naming ``path`` and what is wrong (missing, truncated, extra bytes,
-            checksum mismatch, not a checkpoint).
-    """
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(HEADER.size)
-            if head.startswith(_ZIP_MAGIC):
-                return _legacy_payload(path, head + f.read())
-            if len(head) < HEADER.size and MAGIC.startswith(head[: len(MAGIC)]):
-                what = f"{len(head)} bytes" if head else "an empty file"
-                raise _damaged(path, f"truncated inside its {HEADER.size}-byte header: {what}")
-            if head[: len(MAGIC)] != MAGIC:
-                raise _damaged(path, _wrong_magic(head))
-            _, length, digest = HEADER.unpack(head)
-            payload = f.read()
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {path} does not exist") from None
-    except IsADirectoryError:
-        raise CheckpointError(f"checkpoint {path} is a folder, not a file") from None
-    if len(payload) != length:
-        what = "truncated" if len(payload) < length else "has extra bytes"
-        raise _damaged(path, f"{what}: {len(payload)} payload bytes, its header says {length}")
-    actual = hashlib.sha256(payload).digest()
-    if actual != digest:
-        raise _damaged(
-            path,
-            f"checksum mismatch: the payload's SHA-256 is {actual.hex()[:16]}..., "
-            f"its header says {digest.hex()[:16]}...",
-        )
-    return payload
-
-
-def _damaged(path: Path, reason: str) -> CheckpointError:
-    return CheckpointError(f"checkpoint {path} is damaged ({reason})")
-
-
-def _wrong_magic(head: bytes) -> str:
-    if head.startswith(MAGIC[:-1]):
-        version = head[len(MAGIC) - 1 : len(MAGIC)].decode("ascii", "replace")
-        return (
-            f"format version {version}, but this snn-transfer reads version {MAGIC[-1:].decode()}"
-        )
-    return f"wrong magic: it starts with {head[: len(MAGIC)]!r}, not {MAGIC!r}"
-
-
-def _legacy_payload(path: Path, data: bytes) -> bytes:
-    """A checkpoint of the older format: verified against its ``.sha256`` sidecar, or, with
-    none, checked to be a complete zip archive (each member has a CRC)."""
-    sidecar = path.with_name(path.name + _SIDECAR)
-    if sidecar.is_file():
-        expected = sidecar.read_text().strip()
-        if hashlib.sha256(data).hexdigest() != expected:
-            raise _damaged(
-                path, f"checksum mismatch with {sidecar.name} (older format), {len(data)} bytes"
-            )
-        return data
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            bad = archive.testzip()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
-        bad = str(error) or type(error).__name__
-    if bad is not None:
-        raise _damaged(
-            path, f"older format without its {_SIDECAR} file, and not a complete archive: {bad}"
-        )
-    return data
-
-
 def checkpoint_intact(path: str | Path) -> bool:
-    """Whether ``path`` exists and its header's length and checksum match its payload (older
-    format: its ``.sha256`` sidecar, or without one, whether it is a complete archive)."""
+    """Whether ``path`` exists and matches its checksum (older formats: their header's, their
+    ``.sha256`` sidecar's, or without one, whether it is a complete archive)."""
     try:
-        read_payload(path)
+        read_archive(path)
     except CheckpointError:
         return False
     return True
@@ -176,21 +110,44 @@ def _fallback_hint(path: Path, previous: list[Path] | None) -> str:
 
 
 def load_checkpoint(path: str | Path, *, previous: list[Path] | None = None) -> dict[str, Any]:
-    """Load a checkpoint after verifying its header (length and checksum).
+    """Load a checkpoint after verifying its checksum, with ``weights_only=True``.
 
     On damage the error names the file, what is wrong and, when given, the newest of
-    ``previous`` that is intact (checked, not guessed), or says that none is.
+    ``previous`` that is intact (checked, not guessed), or says that none is. A checkpoint
+    whose pickle names anything but tensors and plain data (code, for instance) is refused
+    without running it.
     """
     path = Path(path)
     try:
-        payload = read_payload(path)
+        archive, kind = read_archive(path)
     except CheckpointError as error:
         raise CheckpointError(f"{error}{_fallback_hint(path, previous)}") from None
     try:
-        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
-    except Exception as error:  # torch raises many types for a bad archive
+        if kind == CURRENT:
+            return torch.load(io.BytesIO(archive), map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(legacy_globals()):
+            state = torch.load(io.BytesIO(archive), map_location="cpu", weights_only=True)
+        return to_plain(state)
+    except Exception as error:  # torch raises many types for a bad archive or pickle
+        text = str(error)
+        if "Weights only load failed" in text or "weights_only" in text:
+            found = _unsupported_global(text)
+            raise CheckpointError(
+                f"checkpoint {path} was refused: its pickle names {found}, but a checkpoint "
+                "may hold only tensors and plain data (loading it would run code); nothing of "
+                "it was executed. Only load such a file with torch.load(weights_only=False) if "
+                "you trust whoever made it"
+            ) from None
         hint = _fallback_hint(path, previous)
         raise CheckpointError(f"checkpoint {path} cannot be read: {error}{hint}") from None
+
+
+def _unsupported_global(text: str) -> str:
+    """The name torch's refusal message gives (``Unsupported global: GLOBAL os.system``)."""
+    import re
+
+    match = re.search(r"GLOBAL ([\w.]+)", text) or re.search(r"Unsupported [^:]*: ([^\n]+)", text)
+    return match.group(1).strip() if match else "something that is not a tensor or plain data"
 
 
 def rotate(folder: Path, pattern: str, keep: int) -> None:
@@ -199,7 +156,7 @@ def rotate(folder: Path, pattern: str, keep: int) -> None:
     files = sorted(folder.glob(pattern))
     for old in files[: max(len(files) - keep, 0)]:
         old.unlink(missing_ok=True)
-        old.with_name(old.name + _SIDECAR).unlink(missing_ok=True)  # older format
+        old.with_name(old.name + SIDECAR).unlink(missing_ok=True)  # oldest format
     remove_stale_temporaries(folder)
 
 

@@ -11,58 +11,46 @@ from snn_transfer._version import __version__
 from snn_transfer.errors import SnnTransferError
 
 
-def _check_out_dir(out: Path, *, resume: bool) -> None:
-    """Fail before any work if the run directory cannot be written or would be clobbered."""
-    if out.exists() and any((out / "checkpoints").glob("*.pt")) and not resume:
-        raise SnnTransferError(
-            f"{out} already holds a run; continue it with --resume {out} or choose another --out"
-        )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        # one probe per process: under torchrun every rank checks the same folder at once
-        probe = out / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"0" * 1024)
-        probe.unlink()
-    except OSError as error:
-        raise SnnTransferError(f"cannot write to the run directory {out}: {error}") from None
+def _import_modules(names: list[str]) -> None:
+    """Import the modules named by ``--import`` (they register models with
+    ``@register_model``); the current folder is searched too, as ``python -m`` does."""
+    import importlib
+
+    if names and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            raise SnnTransferError(
+                f"--import {name}: {error}; put the folder that holds it on PYTHONPATH (the "
+                "current folder is searched too) or install its package"
+            ) from None
 
 
 def _train(args: argparse.Namespace) -> int:
     from snn_transfer import distributed
+    from snn_transfer.cli_train import train
 
-    code = _train_run(args, distributed.is_main())
+    code = train(args, distributed.is_main())
     # only after success: a failed rank must not wait for the others (torchrun stops them)
     distributed.cleanup()
     return code
 
 
-def _train_run(args: argparse.Namespace, main: bool) -> int:
-    """Train (or resume) one run; under torchrun every process runs this, and only rank 0
-    (``main``) prints."""
-    from snn_transfer.trainer import Trainer
+def _models(args: argparse.Namespace) -> int:
+    from snn_transfer.models import NEURON_KEYS, NeuronConfig, list_models, model_module
+    from snn_transfer.models import model_options as options_of
 
-    if args.resume:
-        out = Path(args.resume)
-        _check_out_dir(out, resume=True)
-        trainer = Trainer.resume(out, progress=not args.no_progress, quiet=not main)
-    else:
-        from snn_transfer.recipes import resolve
-
-        if not args.recipe:
-            raise SnnTransferError("train needs --recipe NAME|FILE.yaml (or --resume RUN_DIR)")
-        recipe = resolve(args.recipe)
-        config = recipe.config(args.set)
-        out = Path(args.out or f"runs/{recipe.name}-seed{config.seed}")
-        _check_out_dir(out, resume=False)
-        if main:
-            print(f"training {recipe.description} -> {out}", flush=True)
-        trainer = Trainer(config, out, progress=not args.no_progress, quiet=not main)
-    result = trainer.fit()
-    if main:
-        print(
-            f"selected epoch {result['best_epoch']} on {result['selected_on']}: "
-            f"val {result['val_acc']:.4f}, test {result['test_acc']:.4f} ({out})"
-        )
+    print("models (--set model.name=NAME, their options with --set model.options.KEY=VALUE):")
+    for name in list_models():
+        options = " ".join(f"{k}={v!r}" for k, v in options_of(name).items()) or "-"
+        module = model_module(name) or ""
+        origin = "" if module.startswith("snn_transfer.") else f"  [from {module}]"
+        print(f"  {name:<14} {options}{origin}")
+    defaults = NeuronConfig()
+    neuron = " ".join(f"{k}={getattr(defaults, k)!r}" for k in NEURON_KEYS)
+    print(f"neuron options of every model that builds LIF layers: {neuron}")
     return 0
 
 
@@ -110,11 +98,16 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from snn_transfer.eval_report import format_predictions
+    from snn_transfer.prediction import predict_files
     from snn_transfer.rundir import load_run
 
     run = load_run(args.run_dir)
-    print(format_predictions(args.files, run.predict(list(args.files))))
-    return 0
+    results = predict_files(run, args.files, sensor=args.sensor)
+    print(format_predictions(args.files, results), flush=True)
+    failed = sum("error" in r for r in results)
+    if failed:
+        print(f"snn-transfer predict: {failed} of {len(results)} files failed", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -134,9 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    def command(name, run, help, example):
+    def command(name, run, help, example, *, imports=False):
         p = sub.add_parser(name, help=help, description=help, epilog=f"example: {example}")
-        p.set_defaults(handler=run)
+        p.set_defaults(handler=run, imports=[])
+        if imports:
+            p.add_argument(
+                "--import",
+                dest="imports",
+                action="append",
+                default=[],
+                metavar="MODULE",
+                help="import a module that registers models (@register_model) first",
+            )
         return p
 
     train = command(
@@ -144,16 +146,33 @@ def build_parser() -> argparse.ArgumentParser:
         _train,
         "train a recipe (the method, a baseline or an ablation) into a run directory",
         "snn-transfer train --recipe demo --set epochs=5 --out runs/try",
+        imports=True,
     )
     train.add_argument("--recipe", help="recipe name (see 'recipes') or a YAML file")
     train.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
     )
     train.add_argument("--out", help="run directory (default runs/<recipe>-seed<seed>)")
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
-    train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    train.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue a run (--set may change epochs, device, threads and the like)",
+    )
+    train.add_argument("--no-progress", action="store_true", help="no progress bars at all")
+    train.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved config (YAML) and exit without training",
+    )
 
     command("recipes", _recipes, "list the recipes and their modifiers", "snn-transfer recipes")
+    command(
+        "models",
+        _models,
+        "list the registered models and their options",
+        "snn-transfer models --import my_package.models",
+        imports=True,
+    )
 
     demo = command(
         "demo",
@@ -170,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         _evaluate,
         "accuracy, per-class accuracy, confusion matrix, firing rates and energy of a run",
         "snn-transfer eval runs/demo/transfer --split test",
+        imports=True,
     )
     evaluate.add_argument("run_dir", metavar="RUN_DIR|CHECKPOINT")
     evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
@@ -188,26 +208,51 @@ def build_parser() -> argparse.ArgumentParser:
         _predict,
         "class and confidence for event files in any supported format",
         "snn-transfer predict runs/demo/transfer recording.bin",
+        imports=True,
     )
     predict.add_argument("run_dir", metavar="RUN_DIR")
     predict.add_argument("files", nargs="+", metavar="FILE")
+    predict.add_argument(
+        "--sensor",
+        nargs=2,
+        type=int,
+        metavar=("W", "H"),
+        help="the recordings' sensor size, when it differs from the one the run trained on",
+    )
 
     export = command(
         "export",
         _export,
         "export the event branch as a NIR graph",
         "snn-transfer export runs/demo/transfer --out model.nir",
+        imports=True,
     )
     export.add_argument("run_dir", metavar="RUN_DIR")
     export.add_argument("--out", required=True, metavar="FILE")
     return parser
 
 
+def _show_warning(command: str):
+    """Warnings as one line each: ``snn-transfer train: note: ...`` for a ConfigNote."""
+    from snn_transfer.errors import ConfigNote
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        kind = "note" if issubclass(category, ConfigNote) else "warning"
+        print(f"snn-transfer {command}: {kind}: {message}", file=sys.stderr, flush=True)
+
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.handler(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning(args.command)
+            _import_modules(args.imports)
+            return args.handler(args)
     except SnnTransferError as error:
         print(f"snn-transfer {args.command}: error: {error}", file=sys.stderr)
         return 1

@@ -43,3 +43,8 @@ class ConfigError(SnnTransferError, ValueError):
 
 class DatasetError(SnnTransferError):
     """A dataset folder is missing, incomplete, or inconsistent."""
+
+
+class ConfigNote(UserWarning):
+    """A config value the package changed to avoid a silent trap (the message says what and
+    why); the command line prints it as a note."""

@@ -100,14 +100,17 @@ def format_evaluation(result: dict[str, Any]) -> str:
 
 
 def format_predictions(paths: Sequence[str | Path], results: Iterable[dict[str, Any]]) -> str:
-    """One aligned line per input: the file, the predicted class and its confidence."""
+    """One aligned line per input: the file, the predicted class and its confidence, or
+    ``error: ...`` for a file that could not be read (a result with an ``error``)."""
     results = list(results)
     if len(results) != len(paths):
         raise ValueError(f"{len(paths)} paths but {len(results)} predictions")
     names = [str(p) for p in paths]
     width = max(map(len, names), default=0)
-    cls = max((len(r["class"]) for r in results), default=0)
+    cls = max((len(r["class"]) for r in results if "error" not in r), default=0)
     return "\n".join(
-        f"{name:<{width}}  {r['class']:<{cls}}  {r['confidence']:.1%}"
+        f"{name:<{width}}  error: {r['error']}"
+        if "error" in r
+        else f"{name:<{width}}  {r['class']:<{cls}}  {r['confidence']:.1%}"
         for name, r in zip(names, results, strict=True)
     )

@@ -108,11 +108,13 @@ def evaluate_run(
     batch_size: int | None = None,
     checkpoint: str = "best",
     device: str = "auto",
+    model: nn.Module | None = None,
 ) -> dict[str, Any]:
     """Evaluate the event branch of a run on one split of its dataset.
 
     The dataset is rebuilt from the run's config unless ``data`` (a ``PairedData``) is given;
-    ``device`` ``auto`` picks CUDA when available.
+    ``device`` ``auto`` picks CUDA when available; ``model`` is passed to ``load_run`` (the
+    network of a run trained on a model instance).
     Returns ``accuracy``, ``n``, ``classes``, ``per_class`` (class -> accuracy, None without
     samples), ``class_counts``, ``confusion`` (``[K][K]`` counts, rows true, columns
     predicted), ``labels`` and ``predictions`` (``[n]``), ``firing`` (layer -> mean spike
@@ -123,7 +125,7 @@ def evaluate_run(
 
     if split not in SPLITS:
         raise ConfigError(f"split={split!r} is unknown; choose one of {', '.join(SPLITS)}")
-    run = load_run(run_dir_or_checkpoint, checkpoint=checkpoint)
+    run = load_run(run_dir_or_checkpoint, checkpoint=checkpoint, model=model)
     config = TransferConfig.from_dict(run.state["config"])
     data = build_dataset(config) if data is None else data
     if list(data.classes) != run.classes:

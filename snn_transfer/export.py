@@ -92,7 +92,7 @@ def _units(backbone: nn.Module) -> list[tuple[str, nn.Module]]:
     """Modules to trace: neuron layers and SeqBatchNorm2d as wholes, every other leaf."""
     from snn_transfer.models.neurons import neuron_types
 
-    wholes = (*neuron_types(), neuron.BaseNode, SeqBatchNorm2d)
+    wholes = (*neuron_types(), SeqBatchNorm2d)
     units: list[tuple[str, nn.Module]] = []
     inside: tuple[str, ...] = ()
     for name, module in backbone.named_modules():
@@ -247,21 +247,23 @@ def export_nir(
     checkpoint: str = "best",
     input_size: tuple[int, int] | None = None,
     dt: float = 1e-4,
+    model: nn.Module | None = None,
 ) -> Path:
     """Write the event branch of a run as a NIR graph (HDF5) to ``out_file``.
 
-    ``input_size`` ``(H, W)`` of the frames; by default the dataset of the run's config is
-    loaded to read it. ``dt`` is the time step in seconds that NIR's neuron time constants are
-    expressed in (SpikingJelly's default). Returns the path written.
+    ``input_size`` ``(H, W)`` of the frames; by default the run's stored framing gives it (or
+    else the dataset of the run's config, loaded to read it). ``dt`` is the time step in seconds that NIR's neuron time constants are
+    expressed in (SpikingJelly's default). ``model`` is passed to ``load_run`` (the network
+    of a run trained on a model instance). Returns the path written.
     """
     from snn_transfer.run_config import TransferConfig
     from snn_transfer.rundir import load_run
 
-    run = load_run(run_dir, checkpoint=checkpoint)
+    run = load_run(run_dir, checkpoint=checkpoint, model=model)
     config = TransferConfig.from_dict(run.state["config"])
     channels = getattr(run.model.backbone, "in_channels", 2)
     if input_size is None:
-        input_size = _frame_size(config)
+        input_size = _frame_size(config, run.framing)
     example = _example(config.time_steps, channels, input_size)
     sequential = export_graph(run.model, example)
     _require_nir()
@@ -284,10 +286,18 @@ def _example(time_steps: int, channels: int, size: tuple[int, int]) -> torch.Ten
     return torch.randint(0, 4, (time_steps, 1, channels, *size), generator=generator).float()
 
 
-def _frame_size(config: Any) -> tuple[int, int]:
+def _frame_size(config: Any, framing: Any = None) -> tuple[int, int]:
+    """``(H, W)`` of the run's frames: from its stored framing (an empty stream framed), or
+    else from its dataset."""
     from snn_transfer.errors import DatasetError
     from snn_transfer.run_config import build_dataset
 
+    if framing is not None:
+        import numpy as np
+
+        from snn_transfer.events.core import EVENT_DTYPE
+
+        return tuple(int(n) for n in framing(np.zeros(0, EVENT_DTYPE)).shape[-2:])
     try:
         data = build_dataset(config)
     except DatasetError as error:

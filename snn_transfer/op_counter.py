@@ -70,22 +70,19 @@ class OpCounter:
             model.classify(x)  # x [T, B, C, H, W]
         counter.summary(samples=B, time_steps=T)
 
-    Spiking layers are the model's neuron layers of every type the models use
-    (``snn_transfer.models.neurons.neuron_types``: SpikingJelly's and the fused one); weight
+    Spiking layers are the model's SpikingJelly neurons (``BaseNode``: the fused
+    ``FusedLIFNode`` is a ``LIFNode`` too); weight
     layers are ``nn.Conv1d/2d/3d`` and ``nn.Linear`` (SpikingJelly's ``layer.*`` included).
     With ``ops=False`` only the firing rates are counted (no hooks on weight layers).
     """
 
     def __init__(self, model: nn.Module, *, ops: bool = True) -> None:
-        from spikingjelly.activation_based.base import MemoryModule
         from spikingjelly.activation_based.neuron import BaseNode
-
-        from snn_transfer.models.neurons import neuron_types
 
         self.model = model
         self.ops = ops
         # stateful layers that are not neurons (SpikingJelly's dropout) are left out
-        self.neurons = tuple({BaseNode, *neuron_types()} - {MemoryModule})
+        self.neurons = (BaseNode,)
         self.layers: dict[str, dict[str, float]] = {}
         self.firing: dict[str, list[float]] = {}
         self._hooks: list[Any] = []

@@ -15,11 +15,12 @@ soon as the dataset is loaded.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from snn_transfer.config_loader import from_dict
-from snn_transfer.errors import ConfigError, DatasetError
+from snn_transfer.config_loader import apply_overrides, from_dict, merge, parse_override
+from snn_transfer.errors import ConfigError, ConfigNote, DatasetError
 from snn_transfer.events.checks import FRACTIONS, fraction
 from snn_transfer.losses import LossConfig
 from snn_transfer.optim import OptimConfig
@@ -126,9 +127,10 @@ class TransferConfig:
     multi-GPU behaviour); ``sync_bn`` synchronises BatchNorm statistics over the ranks
     (SyncBatchNorm, GPUs only). Both are ignored in one process.
 
-    ``optim.warmup_epochs`` may exceed ``epochs``: the learning rate then ramps up linearly
-    for the whole run and never reaches its peak. That is allowed on purpose, so that a
-    recipe (5 warm-up epochs) can be tried with ``epochs=1``.
+    ``optim.warmup_epochs`` must leave at least one epoch after the warm-up: a warm-up as long
+    as the run (or longer, a recipe's 5 warm-up epochs tried with ``epochs=1``) would train
+    at ``optim.warmup_lr`` only and end near chance, so it is shortened to
+    ``total_epochs - 1`` with a :class:`ConfigNote` warning saying so.
     """
 
     mode: str = "transfer"
@@ -187,6 +189,18 @@ class TransferConfig:
             value = getattr(self, key)
             _check(_int_at_least(value, 0), key, value, "an integer >= 0")
         _check_device(self.device)
+        if self.optim.warmup_epochs >= self.total_epochs:
+            shorter = self.total_epochs - 1
+            warnings.warn(
+                f"optim.warmup_epochs = {self.optim.warmup_epochs} is not shorter than the run "
+                f"({self.total_epochs} epoch{'s' if self.total_epochs > 1 else ''}), which "
+                f"would train at optim.warmup_lr = "
+                f"{self.optim.warmup_lr:g} and never leave the warm-up: shortened to "
+                f"{shorter} (set optim.warmup_epochs to choose)",
+                ConfigNote,
+                stacklevel=4,
+            )
+            object.__setattr__(self, "optim", replace(self.optim, warmup_epochs=shorter))
 
     @property
     def total_epochs(self) -> int:
@@ -277,27 +291,63 @@ def check_dataset_size(config: TransferConfig, train_samples: int) -> None:
         )
 
 
-def build_dataset(config: TransferConfig, **options: Any) -> Any:
+#: what ``train --resume RUN --set KEY=VALUE`` may change: how long and where the run goes
+#: on, not what it learns from (data, model, loss and schedule keep their values)
+RESUMABLE_KEYS = (
+    "epochs",
+    "device",
+    "threads",
+    "compile",
+    "keep_checkpoints",
+    "checkpoint_every",
+    "data.workers",
+    "data.eval_batch_size",
+    "data.options.workers",
+    "data.options.progress",
+    "data.options.cache_dir",
+    "data.options.root",
+    "data.options.static_root",
+)
+
+
+def resumed_config(
+    stored: dict[str, Any], overrides: list[str] | tuple[str, ...]
+) -> TransferConfig:
+    """The config of a resumed run: ``stored`` (its ``config.yaml``) with ``overrides``
+    (``key=value``) applied. A key outside :data:`RESUMABLE_KEYS` is refused by name: it would
+    change what the epochs already trained were trained on."""
+    for text in overrides:
+        key = ".".join(parse_override(text)[0])
+        if key not in RESUMABLE_KEYS:
+            raise ConfigError(
+                f"--set {text!r}: {key} cannot change when a run is resumed (the epochs already "
+                f"trained used the stored value); keys that may: {', '.join(RESUMABLE_KEYS)}. "
+                "Start a new run (another --out) to change it"
+            )
+    return TransferConfig.from_dict(apply_overrides(merge({}, stored), overrides))
+
+
+def build_dataset(config: TransferConfig, *, progress: bool = True, **options: Any) -> Any:
     """The ``PairedData`` of ``config``: ``data.dataset`` with ``data.options``, the run's
-    ``time_steps`` and ``seed`` (``options`` override ``data.options``)."""
-    from snn_transfer.events.registry import load_dataset
+    ``time_steps`` and ``seed`` (``options`` override ``data.options``). ``progress=False``
+    silences the dataset's bars (frame cache, emulation) unless ``data.options`` sets it."""
+    from snn_transfer.events.registry import dataset_entry, load_dataset
 
-    return load_dataset(
-        config.data.dataset,
-        time_steps=config.time_steps,
-        seed=config.seed,
-        **{**config.data.options, **options},
-    )
+    unset = "progress" not in {**config.data.options, **options}
+    if not progress and unset and "progress" in dataset_entry(config.data.dataset).options():
+        options["progress"] = False
+    base = {"time_steps": config.time_steps, "seed": config.seed}
+    return load_dataset(config.data.dataset, **{**base, **config.data.options, **options})
 
 
-def as_paired_data(config: TransferConfig, data: Any = None) -> Any:
+def as_paired_data(config: TransferConfig, data: Any = None, *, progress: bool = True) -> Any:
     """``data`` given to the trainer, as a ``PairedData``: None builds the config's own
     (:func:`build_dataset`); a ``PairedData`` is taken as it is; a dataset object (Tonic's, or any map-style dataset of ``(events, target)``) through the
     ``tonic`` entry of the registry with the run's ``time_steps`` and ``seed``, and
     ``data.options`` when ``data.dataset`` is ``tonic`` (for other options, call
     ``load_dataset(dataset, ...)`` yourself and pass its result)."""
     if data is None:
-        return build_dataset(config)
+        return build_dataset(config, progress=progress)
     if hasattr(data, "frame_shape") and hasattr(data, "train"):
         return data
     if not (hasattr(data, "__getitem__") and hasattr(data, "__len__")):

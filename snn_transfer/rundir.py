@@ -21,6 +21,7 @@ import json
 import platform
 import subprocess
 import sys
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 
 from snn_transfer.checkpoint import (
+    CheckpointError,
     atomic_write_bytes,
     check_free_space,
     load_checkpoint,
@@ -116,33 +118,46 @@ class LoadedRun:
     """A finished (or interrupted) run, ready to predict.
 
     ``model`` is the ``TransferModel`` with the selected checkpoint's weights, in eval mode;
-    ``classes`` are the class names; ``framing`` turns an event stream into the model's input.
+    ``classes`` are the class names; ``framing`` turns an event stream into the model's input
+    (None when the run stored none this version can rebuild).
     """
 
     def __init__(self, path: Path, state: dict[str, Any], model: torch.nn.Module) -> None:
+        from snn_transfer.checkpoint_state import spec_from_plain
+
         self.path = path
         self.state = state
         self.model = model
         self.classes: list[str] = list(state["classes"])
-        self.framing = state.get("framing")
         self.result = state.get("result", {})
+        try:
+            self.framing = spec_from_plain(state.get("framing"))
+        except CheckpointError as error:
+            warnings.warn(f"{path}: {error}; event files cannot be framed", stacklevel=2)
+            self.framing = None
 
     def _frames(self, item: Any) -> np.ndarray:
+        if isinstance(item, torch.Tensor):
+            item = item.detach().cpu().numpy()
         if isinstance(item, str | Path):
             from snn_transfer.events.io import read_events
 
-            item = read_events(item).events
+            path, item = item, read_events(item).events
+        else:
+            path = None
         array = np.asarray(item)
         if array.dtype.names:
             if self.framing is None:
                 raise SnnTransferError("this run stored no framing; pass frames [T, P, H, W]")
-            array = self.framing(array)
+            array = self.framing(array, path=path)
         return np.asarray(array, dtype=np.float32)
 
     @torch.no_grad()
     def predict(self, items: Any) -> list[dict[str, Any]]:
         """Class and confidence for each item: an event file path, an event array, or frames
-        ``[T, P, H, W]``. A single item may be passed without a list."""
+        ``[T, P, H, W]`` (numpy or torch). A single item may be passed without a list."""
+        if isinstance(items, torch.Tensor):
+            items = items.detach().cpu().numpy()
         if isinstance(items, str | Path) or (
             isinstance(items, np.ndarray) and (items.dtype.names or items.ndim == 4)
         ):
@@ -158,8 +173,16 @@ class LoadedRun:
         ]
 
 
-def load_run(path: str | Path, *, checkpoint: str = "best") -> LoadedRun:
-    """Load a run directory (or a checkpoint file) for prediction or evaluation."""
+def load_run(
+    path: str | Path, *, checkpoint: str = "best", model: torch.nn.Module | None = None
+) -> LoadedRun:
+    """Load a run directory (or a checkpoint file) for prediction or evaluation.
+
+    The model is rebuilt by its registered name (the module that registers a model of your
+    own must be imported first: ``--import MODULE`` on the command line), or is ``model``,
+    an instance of the network the run trained (following ``SpikingModel``), which receives
+    the checkpoint's weights. The checkpoint is read with ``weights_only=True``.
+    """
     from snn_transfer.run_config import TransferConfig
     from snn_transfer.training_module import build_model
 
@@ -175,7 +198,29 @@ def load_run(path: str | Path, *, checkpoint: str = "best") -> LoadedRun:
         file = path
     state = load_checkpoint(file)
     config = TransferConfig.from_dict(state["config"])
-    model = build_model(config, len(state["classes"]))
-    model.load_state_dict(state["model"])
-    model.eval()
-    return LoadedRun(file, state, model)
+    try:
+        transfer = build_model(config, len(state["classes"]), backbone=model)
+    except ConfigError as error:
+        raise ConfigError(f"{file}: {error}{_source_hint(state)}") from None
+    try:
+        transfer.load_state_dict(state["model"])
+    except RuntimeError as error:
+        raise ConfigError(
+            f"the weights in {file} do not fit the model"
+            f"{' passed' if model is not None else ''}: {str(error).splitlines()[0]} "
+            f"(the run trained {state.get('model_source', {}).get('class', 'another model')})"
+        ) from None
+    transfer.eval()
+    return LoadedRun(file, state, transfer)
+
+
+def _source_hint(state: dict[str, Any]) -> str:
+    source = state.get("model_source") or {}
+    module = source.get("module")
+    if not module or module.startswith("snn_transfer."):
+        return ""
+    return (
+        f"; the run's model {source.get('name')!r} ({source.get('class')}) comes from module "
+        f"{module!r}: import it first (snn-transfer ... --import {module}, or import {module} "
+        "in Python), or pass model=<the same network> to load_run"
+    )

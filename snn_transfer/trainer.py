@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
+from torch import nn
 
-from snn_transfer import distributed
+from snn_transfer import distributed, trainer_state
 from snn_transfer.checkpoint import (
     checkpoint_bytes,
     load_checkpoint,
@@ -29,7 +29,6 @@ from snn_transfer.checkpoint import (
     rotate,
     save_checkpoint,
 )
-from snn_transfer.config_loader import to_dict
 from snn_transfer.epoch_log import (
     epoch_row,
     format_row,
@@ -39,11 +38,12 @@ from snn_transfer.epoch_log import (
     update_best,
     write_scalars,
 )
+from snn_transfer.errors import ConfigError
 from snn_transfer.evaluate import evaluate_split, to_steps
 from snn_transfer.losses import ALIGNMENTS
 from snn_transfer.models.registry import check_model_options
 from snn_transfer.optim import epoch_lr, make_optimizer, peak_lr, set_lr
-from snn_transfer.run_config import TransferConfig, as_paired_data, check_data
+from snn_transfer.run_config import TransferConfig, as_paired_data, check_data, resumed_config
 from snn_transfer.rundir import start_run_dir, write_json, write_metrics_csv
 from snn_transfer.sampler import EpochBatches, epoch_loader
 from snn_transfer.sliding import slide, slide_mask
@@ -52,6 +52,8 @@ from snn_transfer.training_module import (
     TrainingModule,
     build_domain_classifier,
     build_model,
+    instance_config,
+    model_source,
 )
 
 
@@ -62,6 +64,11 @@ class Trainer:
     it is. ``data``, when given, must be the same on every rank: a ``PairedData``
     (``load_dataset``), or a Tonic or other map-style dataset of ``(events, target)``,
     loaded through the registry's ``tonic`` entry (``run_config.as_paired_data``).
+    ``model``, when given, is the network to train (an instance following
+    ``snn_transfer.models.SpikingModel``, e.g. from ``wrap_spikingjelly``) instead of the
+    registry's ``model.name``; the run then records ``model.name = "instance"`` and is loaded
+    back with ``load_run(out, model=...)``. ``progress=False`` silences every progress bar
+    (training, frame cache, emulation).
     """
 
     def __init__(
@@ -70,9 +77,12 @@ class Trainer:
         out: str | Path | None = None,
         *,
         data=None,
+        model: nn.Module | None = None,
         progress: bool = True,
         quiet: bool = False,
     ) -> None:
+        if model is not None:
+            config = instance_config(config, model)
         self.config = config
         self.out = Path(out) if out is not None else None
         self.progress = progress
@@ -82,13 +92,16 @@ class Trainer:
         self.dist = distributed.setup(config.device)
         self.device = self.dist.device
         self.dist.local_batch(config.data.batch_size)  # fails early unless it splits evenly
-        check_model_options(config.model.name, config.model.options)  # before any data loads
+        if model is None:
+            check_model_options(config.model.name, config.model.options)  # before data loads
         # the first rank builds the frame cache, the others open it read-only
         given = data
-        self.data = data = distributed.in_rank_order(lambda: as_paired_data(config, given))
+        self.data = data = distributed.in_rank_order(
+            lambda: as_paired_data(config, given, progress=progress)
+        )
         check_data(config, data)  # before the model is built
         torch.manual_seed(config.seed)
-        model = build_model(config, len(data.classes))
+        model = build_model(config, len(data.classes), backbone=model)
         self.model = distributed.prepare_model(model, self.dist, sync_bn=config.sync_bn)
         self.model.to(self.device)
         domain = build_domain_classifier(config, self.model, data.train[0][0], self.device)
@@ -120,40 +133,11 @@ class Trainer:
     # --- checkpoints ------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        return {
-            "config": to_dict(self.config),
-            "classes": list(self.data.classes),
-            "framing": getattr(self.data.train, "framing", None),
-            "model": self.model.state_dict(),
-            "domain": None if self.module.domain is None else self.module.domain.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "epoch": self.epoch,
-            "position": self.position,
-            "iteration": self.iteration,
-            "sampler": {"seed": self.config.seed, "epoch": self.epoch, "position": self.position},
-            "world": self.dist.world,
-            "history": self.history,
-            "sums": self.sums,
-            "best": self.best,
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "numpy": np.random.get_state(),
-            },
-        }
+        """What a checkpoint holds (tensors and plain data, see ``trainer_state``)."""
+        return trainer_state.capture(self)
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        if self.module.domain is not None and state.get("domain") is not None:
-            self.module.domain.load_state_dict(state["domain"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.epoch, self.position = state["epoch"], state["position"]
-        self.iteration = state["iteration"]
-        self.history, self.best = state["history"], state["best"]
-        self.sums = dict(state.get("sums", {}))
-        torch.set_rng_state(state["rng"]["torch"])
-        np.random.set_state(state["rng"]["numpy"])
+        trainer_state.restore(self, state)
 
     def _save(self) -> None:
         if self.out is None or not self.dist.is_main:
@@ -169,24 +153,38 @@ class Trainer:
         return one * (self.config.keep_checkpoints + 2)
 
     @classmethod
-    def resume(cls, run_dir: str | Path, *, fallback: bool = True, **kwargs: Any) -> Trainer:
+    def resume(
+        cls,
+        run_dir: str | Path,
+        *,
+        fallback: bool = True,
+        overrides: list[str] | tuple[str, ...] = (),
+        **kwargs: Any,
+    ) -> Trainer:
         """Continue the run in ``run_dir`` from its newest intact checkpoint (with any number
         of processes: every rank reads the same checkpoint).
 
-        A damaged newest checkpoint (truncated, bytes changed) is detected by its checksum;
-        with ``fallback`` the run continues from the newest intact older one with a
-        ``RuntimeWarning`` naming the damaged file, without it a ``CheckpointError`` names the
-        damaged file and the previous good one.
+        ``overrides`` (``key=value``) may change the keys of ``RESUMABLE_KEYS`` (``epochs``:
+        train longer); any other is refused by name. A damaged newest checkpoint (truncated,
+        bytes changed) is detected by its checksum; with ``fallback`` the run continues from
+        the newest intact older one with a ``RuntimeWarning`` naming the damaged file, without
+        it a ``CheckpointError`` names the damaged file and the previous good one.
         """
         from snn_transfer.config_loader import read_yaml
 
         run_dir = Path(run_dir)
-        config = TransferConfig.from_dict(read_yaml(run_dir / "config.yaml"))
+        config = resumed_config(read_yaml(run_dir / "config.yaml"), overrides)
         trainer = cls(config, run_dir, **kwargs)
         checkpoints = sorted((run_dir / "checkpoints").glob("ckpt-*.pt"))
         if checkpoints:
             state, _ = load_newest_intact(checkpoints, fallback=fallback)
             trainer.load_state(state)
+        if trainer.epoch > config.total_epochs:
+            raise ConfigError(
+                f"{run_dir} has trained {trainer.epoch} epochs already; epochs = "
+                f"{config.epochs} (plus pretrain_epochs = {config.pretrain_epochs}) would end "
+                "before that: set a larger epochs"
+            )
         return trainer
 
     # --- one epoch ---------------------------------------------------------------------
@@ -284,7 +282,10 @@ class Trainer:
         cfg = self.config
         main = self.dist.is_main
         if self.out is not None and main:
-            extra = {"dataset": {"name": self.data.name, **self.data.info}}
+            extra = {
+                "dataset": {"name": self.data.name, **self.data.info},
+                "model": model_source(cfg, self.model.backbone),
+            }
             if self.dist.distributed:
                 extra["distributed"] = {"world": self.dist.world}
             start_run_dir(self.out, cfg, self.required_space(), str(self.device), extra)

@@ -65,11 +65,26 @@ def test_train_resume_and_refusals(tmp_path):
     )
     assert first.returncode == 0, first.stderr
     assert "selected epoch" in first.stdout and (out / "best.pt").exists()
+    assert "on dataset 'digits' with model 'tiny', 12 epochs" in first.stdout
+    # the digits were emulated and cached in this run: --no-progress silenced those bars too
+    assert "%|" not in first.stderr and "it/s" not in first.stderr, first.stderr
     again = cli("train", "--recipe", "demo", *sets, "--out", str(out), cwd=tmp_path)
     assert again.returncode == 1 and "already holds a run" in again.stderr
     resumed = cli("train", "--resume", str(out), "--no-progress", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert "selected epoch" in resumed.stdout
+    # --set with --resume: the keys that may change apply, the others are refused by name
+    longer = cli("train", "--resume", str(out), "--set", "epochs=3", "--no-progress", cwd=tmp_path)
+    assert longer.returncode == 0, longer.stderr
+    assert "resuming" in longer.stdout and "epochs=3" in longer.stdout
+    assert len((out / "metrics.csv").read_text().splitlines()) == 1 + 13
+    assert "epochs: 3" in (out / "config.yaml").read_text()
+    refused = cli("train", "--resume", str(out), "--set", "loss.alpha=0.1", cwd=tmp_path)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "loss.alpha cannot change when a run is resumed" in refused.stderr
+    assert "keys that may: epochs, " in refused.stderr
+    shorter = cli("train", "--resume", str(out), "--set", "epochs=1", cwd=tmp_path)
+    assert shorter.returncode == 1 and "has trained 13 epochs already" in shorter.stderr
     evaluated = cli("eval", str(out), "--split", "test", cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr
     assert (out / "eval-test.json").exists() and (out / "confusion-test.png").exists()
@@ -82,6 +97,22 @@ def test_train_resume_and_refusals(tmp_path):
     predicted = cli("predict", str(out), str(sample), cwd=tmp_path)
     assert predicted.returncode == 0, predicted.stderr
     assert "sample.h5" in predicted.stdout
+    # one file per problem: each is reported and the others are still predicted
+    wide = events.copy()
+    wide["x"] = wide["x"].astype(int) * 3
+    other = write_events(tmp_path / "wide.h5", wide, "hdf5", sensor_size=(102, 34, 2))
+    broken = tmp_path / "broken.bin"
+    broken.write_bytes(b"\x00\x01\x02")
+    several = cli("predict", str(out), str(other), str(broken), str(sample), cwd=tmp_path)
+    assert several.returncode == 1 and "2 of 3 files failed" in several.stderr
+    lines = several.stdout.splitlines()
+    assert lines[0].startswith(str(other)) and "outside the sensor" in lines[0]
+    assert "pass --sensor W H" in lines[0]
+    assert lines[1].startswith(str(broken)) and "error: " in lines[1]
+    assert lines[2].startswith(str(sample)) and "%" in lines[2] and "error" not in lines[2]
+    sensor = cli("predict", str(out), str(other), "--sensor", "102", "34", cwd=tmp_path)
+    assert sensor.returncode == 0, sensor.stderr
+    assert "error" not in sensor.stdout and sensor.stdout.strip().endswith("%")
     exported = cli("export", str(out), "--out", str(tmp_path / "model.nir"), cwd=tmp_path)
     assert exported.returncode in (0, 1), exported.stderr
     if exported.returncode == 1:  # nir not installed: the message says how to get it
@@ -92,6 +123,72 @@ def test_train_resume_and_refusals(tmp_path):
     bad_key = cli("train", "--recipe", "demo", "--set", "optim.lrr=1", cwd=tmp_path)
     assert bad_key.returncode == 1 and "unknown config key optim.lrr" in bad_key.stderr
     assert "Traceback" not in bad_key.stderr
+
+
+def test_print_config_prints_the_resolved_config_and_creates_nothing(tmp_path):
+    import yaml
+
+    out = tmp_path / "never"
+    result = cli(
+        "train", "--recipe", "demo", "--set", "epochs=3", "--set", "data.batch_size=8",
+        "--print-config", "--out", str(out), cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
+    assert config["epochs"] == 3 and config["data"]["batch_size"] == 8
+    assert config["model"]["name"] == "tiny" and config["optim"]["warmup_epochs"] == 2
+    assert not out.exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_failing_config_leaves_no_folder_and_the_header_names_its_dataset(tmp_path):
+    out = tmp_path / "run"
+    result = cli(
+        "train", "--recipe", "demo", "--set", "data.dataset=folder",
+        "--set", f"data.options.root={tmp_path / 'missing'}", "--out", str(out), cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1 and "dataset 'folder' has no option" in result.stderr
+    assert "on dataset 'folder'" in result.stdout and "digits" not in result.stdout
+    assert not out.exists()
+
+
+def test_a_short_run_shortens_the_warm_up_with_a_note(tmp_path):
+    result = cli("train", "--recipe", "demo", "--set", "epochs=1", "--set", "pretrain_epochs=0",
+                 "--print-config", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "snn-transfer train: note: optim.warmup_epochs = 2 is not shorter" in result.stderr
+    assert "warmup_epochs: 0" in result.stdout
+
+
+def test_models_command_lists_models_and_their_options(tmp_path):
+    result = cli("models", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    names = [line.split()[0] for line in result.stdout.splitlines()[1:-1]]
+    assert names == ["resnet18", "scnn", "tiny", "vggsnn"]
+    assert "bn_mode='shared' bn=True" in result.stdout and "tau=2.0" in result.stdout
+
+
+def test_the_folder_recipe_trains_on_a_folder_of_recordings_and_images(tmp_path):
+    import numpy as np
+    from test_recorded_fakes import write_folder_dataset, write_png
+
+    rng = np.random.default_rng(0)
+    root = write_folder_dataset(tmp_path / "recordings", rng, per_class=6)
+    for cls in ("a", "b"):
+        for k in range(4):
+            write_png(tmp_path / "images" / cls / f"img{k}.png", rng, shape=(20, 20, 3))
+    config = resolve("folder").config()
+    assert config.data.dataset == "folder" and config.mode == "transfer"
+    result = cli(
+        "train", "--recipe", "folder", "--set", f"data.options.root={root}",
+        "--set", f"data.options.static_root={tmp_path / 'images'}",
+        "--set", f"data.options.cache_dir={tmp_path / 'cache'}", "--set", "data.options.size=34",
+        "--set", "model.name=tiny", "--set", "time_steps=2", "--set", "epochs=1",
+        "--set", "pretrain_epochs=0", "--set", "data.batch_size=4", "--set", "data.workers=0",
+        "--no-progress", "--out", str(tmp_path / "run"), cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "on dataset 'folder' with model 'tiny'" in result.stdout
+    assert (tmp_path / "run" / "best.pt").exists()
 
 
 def test_unwritable_run_directory_fails_early(tmp_path):

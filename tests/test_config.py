@@ -252,13 +252,32 @@ def test_edge_values_that_are_allowed():
     assert transfer(data__options={"per_class": 7}).data.options == {"per_class": 7}
 
 
-def test_warm_up_longer_than_the_run_is_allowed():
-    # a recipe's 5 warm-up epochs tried with epochs=1: the rate ramps up for the whole run
-    config = transfer(epochs=1, optim__warmup_epochs=5)
-    assert config.optim.warmup_epochs > config.total_epochs
+def test_a_warm_up_as_long_as_the_run_is_shortened_with_a_note():
+    from snn_transfer.errors import ConfigNote
     from snn_transfer.optim import epoch_lr
 
-    assert epoch_lr(config.optim, 1.0, 0, 1) == pytest.approx(config.optim.warmup_lr)
+    # a recipe's 5 warm-up epochs tried with epochs=1 would train at warmup_lr (1e-6) only
+    with pytest.warns(ConfigNote, match=r"warmup_epochs = 5 is not shorter than the run \(1 ep"):
+        config = transfer(epochs=1, optim__warmup_epochs=5)
+    assert config.optim.warmup_epochs == 0
+    assert epoch_lr(config.optim, 1.0, 0, 1) == 1.0  # the peak rate from the first epoch
+    # pretraining epochs count: 2 + 2 epochs leave 3 for the warm-up; the last epoch follows
+    # the schedule after it (cosine, which counts the warm-up epochs as the reference's does)
+    with pytest.warns(ConfigNote, match="shortened to 3"):
+        longer = transfer(epochs=2, pretrain_epochs=2, optim__warmup_epochs=4)
+    assert longer.optim.warmup_epochs == 3
+    assert epoch_lr(longer.optim, 1.0, 3, 4) == pytest.approx(
+        1e-5 + 0.5 * (1 - 1e-5) * 0.2929, rel=1e-3
+    )
+    # stored that way, the config reads back without a second note
+    import warnings
+
+    from snn_transfer.config_loader import to_dict
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert TransferConfig.from_dict(to_dict(config)) == config
+        assert transfer(epochs=3, optim__warmup_epochs=2).optim.warmup_epochs == 2
 
 
 def test_bn_running_stats_choices_agree_with_the_model():
@@ -314,3 +333,19 @@ def test_the_trainer_refuses_the_batch_before_building_the_model(monkeypatch):
     config = transfer(mode="baseline", time_steps=2, device="cpu", data__batch_size=8)
     with pytest.raises(ConfigError, match=r"data\.batch_size = 8 is larger than the training"):
         trainer.Trainer(config, data=data, progress=False)
+
+
+def test_build_dataset_silences_the_datasets_bars_without_progress(monkeypatch):
+    import snn_transfer.events.registry as registry
+    from snn_transfer.run_config import build_dataset
+
+    seen: dict = {}
+    monkeypatch.setattr(registry, "load_dataset", lambda name, **options: seen.update(options))
+    build_dataset(transfer(), progress=False)
+    assert seen["progress"] is False
+    seen.clear()
+    build_dataset(transfer())
+    assert "progress" not in seen
+    seen.clear()  # an explicit data.options.progress wins
+    build_dataset(transfer(data__options={"progress": True}), progress=False)
+    assert seen["progress"] is True

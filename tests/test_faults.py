@@ -158,7 +158,7 @@ def damaged_copy(stopped: Path, tmp_path: Path, damage: str) -> Path:
     data = bytearray(newest.read_bytes())
     if damage == "truncate":
         data = data[: len(data) // 2]
-    elif damage == "magic":
+    elif damage == "first bytes":  # the zip's magic: the file's SHA-256 covers it too
         data[:8] = b"NOTACKPT"
     else:
         for i in range(1000, 1010):
@@ -167,16 +167,15 @@ def damaged_copy(stopped: Path, tmp_path: Path, damage: str) -> Path:
     return out
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip", "magic"])
+@pytest.mark.parametrize("damage", ["truncate", "flip", "first bytes"])
 def test_a_damaged_checkpoint_is_named_with_the_previous_good_one(stopped, tmp_path, damage):
     out = damaged_copy(stopped, tmp_path, damage)
     with pytest.raises(CheckpointError) as caught:
         Trainer.resume(out, fallback=False, progress=False, quiet=True)
     message = str(caught.value)
     assert "ckpt-000000004.pt is damaged" in message
-    assert {"truncate": "truncated", "flip": "checksum mismatch", "magic": "wrong magic"}[
-        damage
-    ] in message
+    reason = {"truncate": "truncated", "flip": "checksum mismatch"}.get(damage, "checksum mismatch")
+    assert reason in message
     assert "previous good checkpoint is" in message and "ckpt-000000003.pt" in message
 
 

@@ -155,6 +155,31 @@ def test_in_a_spikingjelly_network_it_equals_lifnode_and_reset_net_resets_it():
         assert losses[0][1].abs().sum() > 0
 
 
+def test_it_is_a_lifnode_that_spikingjellys_monitors_see():
+    from spikingjelly.activation_based import monitor
+
+    node = FusedLIFNode(surrogate="triangle", alpha=2.0, v_threshold=0.5, store_v_seq=True)
+    assert isinstance(node, neuron.LIFNode) and isinstance(node, neuron.BaseNode)
+    assert isinstance(node.surrogate_function, surrogate.PiecewiseQuadratic)
+    assert node.surrogate_function.alpha == 2.0
+    net = _net(node)
+    spikes = monitor.OutputMonitor(
+        net, neuron.LIFNode, function_on_output=lambda s: s.mean().item()
+    )
+    potentials = monitor.AttributeMonitor(
+        "v_seq", pre_forward=False, net=net, instance=neuron.LIFNode
+    )
+    x = torch.rand(4, 3, 2, 6, 6) * 2
+    for _ in range(2):
+        net(x)
+        functional.reset_net(net)
+    assert spikes.monitored_layers == ["1"] == potentials.monitored_layers
+    assert len(spikes.records) == 2 and 0.0 < spikes.records[0] < 1.0
+    assert potentials.records[0].shape == (4, 3, 8, 6, 6)
+    spikes.remove_hooks()
+    potentials.remove_hooks()
+
+
 def test_state_carries_over_calls_with_gradient_and_resets_on_a_new_shape():
     params = {"tau": 2.0, "v_threshold": 0.5, "surrogate": "atan"}
     node = FusedLIFNode(**params)

@@ -1,6 +1,8 @@
-"""One self-checking file per checkpoint: its header (magic, payload length, SHA-256), damage
-named with the file and what is wrong, checkpoints of the older sidecar format, and SIGKILL
-while ``best.pt`` is replaced: the old content or the new one is there, intact."""
+"""One self-checking file per checkpoint: a ``torch.save`` archive that ``torch.load(path,
+weights_only=True)`` reads, sealed with its SHA-256 in the zip comment; any damaged byte named
+with the file and what is wrong; checkpoints of the older formats; a pickle that would run
+code refused without running it; and SIGKILL while ``best.pt`` is replaced: the old content or
+the new one is there, intact."""
 
 from __future__ import annotations
 
@@ -13,14 +15,14 @@ import stat
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from snn_transfer.checkpoint import (
-    HEADER,
-    MAGIC,
     CheckpointError,
     checkpoint_intact,
     load_checkpoint,
@@ -28,6 +30,13 @@ from snn_transfer.checkpoint import (
     remove_stale_temporaries,
     rotate,
     save_checkpoint,
+)
+from snn_transfer.checkpoint_file import (
+    HEADER_V1,
+    MAGIC_V1,
+    TRAILER_PREFIX,
+    TRAILER_SIZE,
+    read_archive,
 )
 
 torch.set_num_threads(1)
@@ -37,14 +46,17 @@ def state(step: int, size: int = 1000) -> dict:
     return {"step": step, "blob": torch.full((size,), step, dtype=torch.int32)}
 
 
-def test_the_file_is_a_header_then_the_torch_save_bytes(tmp_path):
+def test_the_file_is_a_torch_save_archive_sealed_with_its_sha256(tmp_path):
     path = save_checkpoint(tmp_path / "best.pt", state(3))
     data = path.read_bytes()
-    magic, length, digest = HEADER.unpack(data[: HEADER.size])
-    payload = data[HEADER.size :]
-    assert (magic, HEADER.size) == (MAGIC, 48) and data[:8] == b"SNNCKPT1"
-    assert length == len(payload) and digest == hashlib.sha256(payload).digest()
-    assert torch.load(io.BytesIO(payload), weights_only=False)["step"] == 3
+    assert data[-TRAILER_SIZE:-64] == TRAILER_PREFIX == b"snn-transfer checkpoint 2 sha256 "
+    assert data[-64:].decode() == hashlib.sha256(data[:-64]).hexdigest()
+    # a plain PyTorch file: torch.load reads it as it is, weights only, and so does zipfile
+    plain = torch.load(path, weights_only=True)
+    assert plain["step"] == 3 and torch.equal(plain["blob"], state(3)["blob"])
+    assert torch.load(path, weights_only=True, mmap=True)["step"] == 3
+    with zipfile.ZipFile(path) as archive:
+        assert archive.testzip() is None and archive.comment == data[-TRAILER_SIZE:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt"]  # no sidecar, no temp
     loaded = load_checkpoint(path)
     assert loaded["step"] == 3 and torch.equal(loaded["blob"], state(3)["blob"])
@@ -62,18 +74,34 @@ def test_the_rename_is_flushed_with_its_folder(tmp_path, monkeypatch):
     assert kinds == ["file", "dir"]
 
 
+def _set(data: bytes, at: int, value: bytes) -> bytes:
+    return data[:at] + value + data[at + len(value) :]
+
+
+def _other_hex(data: bytes) -> bytes:
+    return _set(data, len(data) - 1, b"0" if data[-1:] != b"0" else b"1")
+
+
 DAMAGE = {
-    "truncated": (lambda d: d[: len(d) - 100], r"truncated: \d+ payload bytes, its header says"),
-    "truncated header": (lambda d: d[:20], "truncated inside its 48-byte header: 20 bytes"),
-    "empty": (lambda d: b"", "truncated inside its 48-byte header: an empty file"),
-    "flipped byte": (
-        lambda d: d[:500] + bytes([d[500] ^ 0x01]) + d[501:],
-        "checksum mismatch: the payload's SHA-256 is",
+    "truncated": (lambda d: d[: len(d) - 100], r"truncated: not a complete archive"),
+    "truncated trailer": (
+        lambda d: d[: len(d) - 30],
+        rf"truncated: its checksum trailer is {TRAILER_SIZE - 30} of {TRAILER_SIZE} bytes",
     ),
-    "flipped hash": (lambda d: d[:20] + bytes([d[20] ^ 0x80]) + d[21:], "checksum mismatch"),
-    "wrong magic": (lambda d: b"XNNCKPT1" + d[8:], "wrong magic: it starts with b'XNNCKPT1'"),
-    "newer version": (lambda d: b"SNNCKPT2" + d[8:], "format version 2, but this snn-transfer"),
-    "extra bytes": (lambda d: d + b"\0", r"has extra bytes: \d+ payload bytes"),
+    "truncated to 20 bytes": (lambda d: d[:20], r"truncated: not a complete archive"),
+    "empty": (lambda d: b"", r"truncated: an empty file"),
+    "flipped byte": (
+        lambda d: _set(d, 500, bytes([d[500] ^ 0x01])),
+        r"checksum mismatch: the file's SHA-256 is [0-9a-f]{16}\.\.\., its trailer says",
+    ),
+    "flipped first byte": (lambda d: _set(d, 0, b"X"), "checksum mismatch"),
+    "other digest": (_other_hex, "checksum mismatch"),
+    "damaged trailer": (lambda d: _set(d, len(d) - 70, b"#"), "checksum trailer is damaged"),
+    "newer version": (
+        lambda d: d.replace(b"checkpoint 2 sha256", b"checkpoint 3 sha256"),
+        "format version 3, but this snn-transfer reads 2",
+    ),
+    "extra bytes": (lambda d: d + b"\0", r"has extra bytes: 1 after its checksum trailer"),
 }
 
 
@@ -94,6 +122,20 @@ def test_damage_is_named_with_the_file_and_the_previous_good_one(tmp_path, damag
     assert path == older and loaded["step"] == 1
 
 
+def test_every_changed_byte_is_detected(tmp_path):
+    path = save_checkpoint(tmp_path / "small.pt", state(7, size=16))
+    data = path.read_bytes()
+    for at in range(len(data)):
+        for flip in (0x01, 0x80):
+            path.write_bytes(_set(data, at, bytes([data[at] ^ flip])))
+            with pytest.raises(CheckpointError, match="is damaged"):
+                read_archive(path)
+    for cut in range(len(data)):
+        path.write_bytes(data[:cut])
+        with pytest.raises(CheckpointError, match="is damaged"):
+            read_archive(path)
+
+
 def test_a_missing_checkpoint_and_no_good_one_are_said(tmp_path):
     with pytest.raises(CheckpointError, match=r"checkpoint .*nothing\.pt does not exist$"):
         load_checkpoint(tmp_path / "nothing.pt")
@@ -101,10 +143,111 @@ def test_a_missing_checkpoint_and_no_good_one_are_said(tmp_path):
     bad.write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match=r"new\.pt does not exist; .*\(old\.pt\) are damaged"):
         load_checkpoint(tmp_path / "new.pt", previous=[bad])
+    with pytest.raises(CheckpointError, match=r"not a checkpoint: it starts with b'garbage'"):
+        load_checkpoint(bad)
+
+
+class RunsCode:
+    """A pickle of this object calls ``os.mkdir(marker)`` on loading: code a checkpoint must
+    not run."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (str(self.marker),))
+
+
+def _sealed(state_dict: dict) -> bytes:
+    from snn_transfer.checkpoint_file import seal
+
+    buffer = io.BytesIO()
+    torch.save(state_dict, buffer)  # torch.save itself pickles anything
+    return b"".join(bytes(chunk) for chunk in seal(buffer.getvalue()))
+
+
+def test_a_checkpoint_whose_pickle_runs_code_is_refused_without_running_it(tmp_path):
+    marker = tmp_path / "code-ran"
+    planted = tmp_path / "best.pt"
+    # intact as a file (its checksum is right): only what the pickle names gives it away
+    planted.write_bytes(_sealed({"model": {"w": torch.zeros(2)}, "extra": RunsCode(marker)}))
+    assert checkpoint_intact(planted)
+    with pytest.raises(CheckpointError, match=r"was refused: its pickle names \S*mkdir") as caught:
+        load_checkpoint(planted)
+    assert "nothing of it was executed" in str(caught.value)
+    # the older formats are read with weights_only=True too
+    buffer = io.BytesIO()
+    torch.save({"extra": RunsCode(marker)}, buffer)
+    payload = buffer.getvalue()
+    older = tmp_path / "older.pt"
+    older.write_bytes(HEADER_V1.pack(MAGIC_V1, len(payload), hashlib.sha256(payload).digest()))
+    with open(older, "ab") as file:
+        file.write(payload)
+    with pytest.raises(CheckpointError, match="was refused"):
+        load_checkpoint(older)
+    bare = tmp_path / "bare.pt"
+    bare.write_bytes(payload)
+    with pytest.raises(CheckpointError, match="was refused"):
+        load_checkpoint(bare)
+    assert not marker.exists()
+    # and a run directory holding it: evaluating it runs nothing either
+    from snn_transfer.rundir import load_run
+
+    with pytest.raises(CheckpointError, match="was refused"):
+        load_run(tmp_path)
+    assert not marker.exists()
+    # what it would have done: an unrestricted unpickler runs the call
+    torch.load(planted, weights_only=False)
+    assert marker.is_dir()
+
+
+def test_saving_refuses_a_state_that_is_not_tensors_and_plain_data(tmp_path):
+    with pytest.raises(CheckpointError, match=r"state\['rng'\]\['numpy'\]\[1\] is a numpy"):
+        save_checkpoint(tmp_path / "x.pt", {"rng": {"numpy": ("MT19937", np.zeros(3))}})
+    with pytest.raises(CheckpointError, match=r"state\['extra'\] is a .*RunsCode"):
+        save_checkpoint(tmp_path / "x.pt", {"extra": RunsCode(tmp_path / "m")})
+    assert list(tmp_path.iterdir()) == []
+
+
+def format_1(path: Path, state_dict: dict) -> Path:
+    """A checkpoint as format 1 wrote it: a 48-byte header (magic, length, SHA-256), then the
+    ``torch.save`` bytes of a state that pickled objects (a frame spec, numpy's RNG tuple)."""
+    buffer = io.BytesIO()
+    torch.save(state_dict, buffer)
+    payload = buffer.getvalue()
+    header = HEADER_V1.pack(MAGIC_V1, len(payload), hashlib.sha256(payload).digest())
+    path.write_bytes(header + payload)
+    return path
+
+
+def test_format_1_checkpoints_are_verified_and_read_as_plain_data(tmp_path):
+    from snn_transfer.checkpoint_state import set_numpy_rng_state, spec_from_plain
+    from snn_transfer.events.framing import FramePipeline, ToFrame
+    from snn_transfer.events.transforms import Resize
+
+    framing = FramePipeline(ToFrame(sensor_size=(34, 34, 2), n_time_bins=4), (Resize(48),))
+    rng = np.random.get_state()
+    old = format_1(tmp_path / "best.pt", {**state(4), "framing": framing, "rng": rng})
+    loaded = load_checkpoint(old)
+    assert loaded["step"] == 4 and loaded["framing"]["class"] == "FramePipeline"
+    assert spec_from_plain(loaded["framing"]) == framing
+    np.random.random(5)
+    set_numpy_rng_state(loaded["rng"])
+    assert np.array_equal(np.random.get_state()[1], rng[1])
+    data = old.read_bytes()
+    old.write_bytes(_set(data, 300, bytes([data[300] ^ 0x04])))
+    with pytest.raises(CheckpointError, match="damaged \\(checksum mismatch: the payload's"):
+        load_checkpoint(old)
+    old.write_bytes(data[:-10])
+    with pytest.raises(CheckpointError, match="truncated: .* payload bytes, its header says"):
+        load_checkpoint(old)
+    old.write_bytes(b"SNNCKPT9" + data[8:])
+    with pytest.raises(CheckpointError, match="format version 9"):
+        load_checkpoint(old)
 
 
 def legacy(path: Path, step: int, *, sidecar: bool = True) -> Path:
-    """A checkpoint as the older format wrote it: bare ``torch.save`` bytes + ``.sha256``."""
+    """A checkpoint as the oldest format wrote it: bare ``torch.save`` bytes + ``.sha256``."""
     buffer = io.BytesIO()
     torch.save(state(step), buffer)
     path.write_bytes(buffer.getvalue())
@@ -126,7 +269,7 @@ def test_checkpoints_of_the_older_sidecar_format_are_still_verified_and_read(tmp
     with pytest.raises(CheckpointError, match=r"ckpt-1\.pt is damaged \(checksum mismatch with"):
         load_checkpoint(old)
     bare.write_bytes(bare.read_bytes()[:300])
-    with pytest.raises(CheckpointError, match=r"bare\.pt is damaged \(older format without its"):
+    with pytest.raises(CheckpointError, match=r"bare\.pt is damaged \(truncated: not a complete"):
         load_checkpoint(bare)
 
     save_checkpoint(old, state(5))  # the new format replaces it; its sidecar goes
@@ -147,7 +290,7 @@ def test_rotate_removes_old_checkpoints_and_older_format_sidecars(tmp_path):
 # argv: path, stage. Writes step 0, then replaces it with step 1 and dies at ``stage``:
 # "mid-write" with half of the new payload in the temporary file, "before-rename" in the
 # fsync of the complete temporary file, "after-rename" right after the rename (where the
-# older format still had its sidecar to write); "loop" replaces it forever (steps 1, 2, ...),
+# oldest format still had its sidecar to write); "loop" replaces it forever (steps 1, 2, ...),
 # printing each finished step, until killed.
 CHILD = """
 import os, signal, stat, sys
@@ -169,7 +312,7 @@ if stage == "mid-write":
         def __exit__(self, *exc):
             self.f.close()
         def write(self, chunk):
-            if len(chunk) > checkpoint.HEADER.size:
+            if len(chunk) > 1000:  # the archive, not the trailer
                 self.f.write(chunk[: len(chunk) // 2])
                 self.f.flush()
                 die()

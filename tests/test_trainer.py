@@ -74,7 +74,14 @@ def test_short_training_lowers_the_loss_and_writes_the_run_directory(cache, tmp_
     assert any(k.startswith("firing_") for k in rows[0])
     for name in ("config.yaml", "meta.json", "result.json", "best.pt"):
         assert (tmp_path / name).exists(), name
-    assert len(list((tmp_path / "checkpoints").glob("ckpt-*.pt"))) == 2  # rotation keeps 2
+    checkpoints = sorted((tmp_path / "checkpoints").glob("ckpt-*.pt"))
+    assert len(checkpoints) == 2  # rotation keeps 2
+    # every checkpoint is a PyTorch file made of tensors and plain data
+    for path in (tmp_path / "best.pt", *checkpoints):
+        state = torch.load(path, weights_only=True)
+        assert state["framing"]["class"] == "ToFrame" and state["rng"]["numpy"]["pos"] >= 0
+        assert state["model_source"]["module"] == "snn_transfer.models.tiny"
+    assert torch.load(tmp_path / "best.pt", weights_only=True)["epoch"] == result["best_epoch"]
 
 
 def test_resume_equals_an_uninterrupted_run(cache, tmp_path):

@@ -152,8 +152,8 @@ def make_lif(config: NeuronConfig, *, store_v_seq: bool = False) -> nn.Module:
 
 
 def neuron_types() -> tuple[type, ...]:
-    """Classes of stateful neuron layers a model may contain (for resetting their state)."""
+    """Classes of stateful layers a model may contain (for resetting their state): every
+    SpikingJelly ``MemoryModule``, the fused ``FusedLIFNode`` (a ``LIFNode``) included."""
     from spikingjelly.activation_based.base import MemoryModule
 
-    fused = _fused_lif_class()
-    return (MemoryModule,) if fused is None else (MemoryModule, fused)
+    return (MemoryModule,)

@@ -33,7 +33,7 @@ from torch import nn
 
 from snn_transfer.errors import ConfigError
 from snn_transfer.models._checks import check_bool, check_number, check_positive_int
-from snn_transfer.models.backbone import SpikingBackbone
+from snn_transfer.models.backbone import SpikingModel, check_spiking_model, head_layer
 
 BN_RUNNING_STATS = ("event", "both")
 HEAD_MODES = ("separate", "shared")
@@ -56,6 +56,7 @@ class TransferOutput(NamedTuple):
 class TransferModel(nn.Module):
     """Shared backbone with a static and an event branch, plus the STR coefficients.
 
+    ``backbone`` is any model following ``SpikingModel`` (a registered model's, or your own).
     ``static_branch=False`` gives the event-only baseline; ``use_str=False`` leaves out the
     coefficients (recipes without STR, so no parameter goes unused); ``head`` is
     ``separate`` or ``shared`` (the event branch classifies with the static head).
@@ -63,7 +64,7 @@ class TransferModel(nn.Module):
 
     def __init__(
         self,
-        backbone: SpikingBackbone,
+        backbone: SpikingModel,
         num_steps: int,
         *,
         static_branch: bool = True,
@@ -79,6 +80,7 @@ class TransferModel(nn.Module):
             )
         if head not in HEAD_MODES:
             raise ConfigError(f"head = {head!r}; choose one of {', '.join(HEAD_MODES)}")
+        check_spiking_model(backbone)
         if head == "shared":
             backbone.event_head = backbone.static_head
         self.bn_running_stats = bn_running_stats
@@ -88,8 +90,8 @@ class TransferModel(nn.Module):
         check_bool("use_str", use_str)
         init = check_number("str_init", str_init)
         self.str_coefficients = nn.Parameter(torch.full((num_steps,), init)) if use_str else None
-        static_head = backbone.head_layer("static")
-        if not static_branch and static_head is not backbone.head_layer("event"):
+        static_head = head_layer(backbone, "static")
+        if not static_branch and static_head is not head_layer(backbone, "event"):
             static_head.requires_grad_(False)
 
     def _check_steps(self, name: str, x: torch.Tensor) -> None:
@@ -148,7 +150,7 @@ class TransferModel(nn.Module):
     def copy_event_head_to_static(self) -> None:
         """Start the static head where the event head is (after static pretraining through
         the event head, so both branches begin the transfer with what it learned)."""
-        static, event = self.backbone.head_layer("static"), self.backbone.head_layer("event")
+        static, event = head_layer(self.backbone, "static"), head_layer(self.backbone, "event")
         if static is not event:
             static.load_state_dict(event.state_dict())
 
