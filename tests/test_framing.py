@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tonic
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from tonic.functional import to_frame_numpy
 from tonic.slicers import SliceByEventBins, SliceByTimeBins
@@ -90,6 +90,9 @@ def test_time_window_equals_tonic(stream, share, overlap_share, incomplete, star
     t0, t1 = int(events["t"][0]), int(events["t"][-1])
     # integer and fractional windows, a few to a few dozen per stream
     window = share * (t1 - t0 + 1) if share < 1 else int(share * (t1 - t0 + 1))
+    # sub-microsecond windows over integer timestamps: with hundreds of thousands of edges,
+    # Tonic's float edges and ours can fall on either side of a timestamp by one ulp
+    assume(window >= 1)
     overlap = window * overlap_share
     start = None if start is None else t0 + start
     end = None if end is None else t1 + end
