@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -112,7 +111,9 @@ def _write_shard(job: tuple) -> tuple[int, int, list[dict[str, str]]]:
 
     folder, index, start, stop, dtype, on_error, fingerprint, source = job
     source = _SOURCE if source is None else source
-    frames, rows, counts, durations, skipped = [], [], [], [], []
+    # one block for the shard's frames, filled as they come: no list of arrays to stack, and
+    # each sample's frames are freed at once, so the next ones reuse their memory
+    block, rows, counts, durations, skipped = None, [], [], [], []
     for i in range(start, stop):
         name = source.names[i]
         try:
@@ -122,7 +123,15 @@ def _write_shard(job: tuple) -> tuple[int, int, list[dict[str, str]]]:
                 raise
             skipped.append({"index": i, "name": name, "error": str(error)})
             continue
-        frames.append(to_dtype(sample.frames, dtype, name))
+        frames = to_dtype(sample.frames, dtype, name)
+        if block is None:
+            block = np.empty((stop - i, *frames.shape), frames.dtype)
+        elif frames.shape != block.shape[1:]:
+            raise ValueError(
+                f"{name}: frames of shape {frames.shape}, the shard's others are "
+                f"{block.shape[1:]}; all input arrays must have the same shape"
+            )
+        block[len(rows)] = frames
         rows.append(i)
         counts.append(sample.events)
         durations.append(sample.duration_us)
@@ -130,7 +139,7 @@ def _write_shard(job: tuple) -> tuple[int, int, list[dict[str, str]]]:
     with atomic_output(final) as partial, h5py.File(partial, "w", libver=LIBVER) as file:
         file.attrs["fingerprint"] = fixed_text(fingerprint)
         file.attrs["skipped"] = fixed_text(json.dumps(skipped))
-        stack = np.stack(frames) if frames else np.zeros((0,), dtype)
+        stack = block[: len(rows)] if block is not None else np.zeros((0,), dtype)
         file.create_dataset("frames", data=stack)
         file.create_dataset("rows", data=np.asarray(rows, np.int64))
         file.create_dataset("event_counts", data=np.asarray(counts, np.int64))
@@ -177,10 +186,11 @@ def _prepare_folder(folder: Path, spec: CacheSpec, n: int, shard_size: int) -> i
 
 
 def _journal(folder: Path, entry: dict[str, Any]) -> None:
+    # flushed, not synced: a killed build loses no line (they are in the kernel's hands), and
+    # a resume reads the shard files, not this log; an fsync per shard also forced the
+    # file system to write the shards out at once, which cost more than building them
     with open(folder / "journal.jsonl", "a", encoding="utf-8") as file:
         file.write(json.dumps(entry) + "\n")
-        file.flush()
-        os.fsync(file.fileno())
 
 
 def build_cache(

@@ -10,7 +10,7 @@
 Small recordings (N-MNIST: about 4,000 events) cost what numpy's per-call overhead costs,
 not what the counting costs, so the number of numpy calls per stream is kept small and
 independent of the number of frames: frames that split a stream into consecutive ranges are
-counted with one ``np.bincount`` over all of them.
+counted in one pass over all of them.
 * :func:`bin_edges` and :func:`round_up`: bin edges ``origin + offsets`` in microseconds
   that stay exact integers for any timestamp, and edges as the integer thresholds that
   ``np.searchsorted`` compares event timestamps with.
@@ -24,9 +24,11 @@ from snn_transfer.errors import EventFormatError
 from snn_transfer.events.core import validate_events
 
 MAX_TIMESTAMP = 2**62  # us; keeps t + window and the bin edges inside int64
-#: up to this many events, consecutive frames are counted in one pass (its pixel index, 8
-#: bytes an event, stays in cache); above it one frame at a time is faster
-SINGLE_PASS_EVENTS = 2**17
+#: up to this many events, consecutive frames are counted in one pass (its index, 8 bytes an
+#: event, stays in cache); above it one frame at a time is faster
+SINGLE_PASS_EVENTS = 2**18
+# (field, the unsigned type of its size, the bound of non-negative values viewed as it)
+_UNSIGNED = (("x", np.uint16, 2**15), ("y", np.uint16, 2**15), ("p", np.uint8, 2**7))
 
 
 def check_stream(
@@ -44,7 +46,7 @@ def check_stream(
     t = np.ascontiguousarray(events["t"])
     if len(t) == 0:
         return t
-    ok = bool(t[0] >= 0) and not bool((t[1:] < t[:-1]).any())
+    ok = bool(t[0] >= 0) and not np.count_nonzero(t[1:] < t[:-1])
     if ok and int(t[-1]) >= MAX_TIMESTAMP:
         raise EventFormatError(
             f"timestamp {int(t[-1])} us is not below 2**62 us; the stream's timestamps are "
@@ -52,9 +54,9 @@ def check_stream(
             path=path,
             index=int(np.searchsorted(t, MAX_TIMESTAMP)),
         )
-    for name, kind, limit in zip("xyp", (np.uint16, np.uint16, np.uint8), limits, strict=True):
-        bound = np.iinfo(kind).max // 2 + 1 if limit is None else limit  # None: only >= 0
-        ok = ok and int(events[name].view(kind).max()) < bound
+    for (name, kind, nonnegative), limit in zip(_UNSIGNED, limits, strict=True):
+        bound = nonnegative if limit is None else limit  # None: only >= 0
+        ok = ok and int(np.maximum.reduce(events[name].view(kind))) < bound
     if not ok:
         validate_events(events, limits, sorted_time=True, path=path)  # type: ignore[arg-type]
         raise EventFormatError("malformed events", path=path)
@@ -83,7 +85,7 @@ def accumulate(
     if (
         n_frames
         and int(ends[-1]) - int(starts[0]) <= SINGLE_PASS_EVENTS
-        and not (starts[1:] != ends[:-1]).any()
+        and not np.count_nonzero(starts[1:] != ends[:-1])
     ):
         return _count_consecutive(x, y, p, plane, starts, ends)
     frames = np.empty((n_frames, n_pol, height, width), np.float32)
@@ -107,7 +109,7 @@ def _count_consecutive(
     ends: np.ndarray,
 ) -> np.ndarray:
     """:func:`accumulate` of frames that follow each other (``starts[i + 1] == ends[i]``):
-    one index over frame, polarity, row and column, one ``np.bincount``."""
+    one index over frame, polarity, row and column, counted by one ``np.add.at``."""
     width, height = plane
     n_pol = 1 if p is None else 2
     n_frames = len(starts)
@@ -120,8 +122,11 @@ def _count_consecutive(
     index += y[a:b]
     index *= width
     index += x[a:b]
-    counts = np.bincount(index, minlength=n_frames * n_pol * height * width)
-    return counts.astype(np.float32).reshape(n_frames, n_pol, height, width)
+    # float32 adds of 1 are exact up to 2**24, far above SINGLE_PASS_EVENTS; unlike
+    # np.bincount, no int64 counts to zero and convert
+    frames = np.zeros((n_frames, n_pol, height, width), np.float32)
+    np.add.at(frames.reshape(-1), index, np.float32(1))
+    return frames
 
 
 def bin_edges(origin: float, offsets: np.ndarray) -> np.ndarray:
