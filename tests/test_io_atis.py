@@ -274,3 +274,40 @@ def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path):
             pass
         pytest.fail("read_atis waited for a writer on a named pipe")
     assert len(errors) == 1 and "not a regular file" in str(errors[0])
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ((33, 33, 999, 1), None),  # the sensor's last row and column
+        ((5, 34, 999, 1), "y = 34 outside the sensor"),
+        ((34, 5, 999, 0), "x = 34 outside the sensor"),
+        ((5, 5, (1 << 23) - 1, 1), None),  # the largest 23-bit timestamp, p = 1 beside it
+    ],
+)
+def test_single_block_checks_at_the_sensor_edge(tmp_path, row, problem):
+    # a file of N-MNIST's size is decoded in one block: y is checked on the packed top byte
+    rows = [(i % 34, (i * 7) % 34, i, i % 2) for i in range(100)] + [row]
+    path = tmp_path / "edge.bin"
+    path.write_bytes(raw_records(*rows))
+    if problem is None:
+        assert read_atis(path, sensor_size=(34, 34, 2)).events.tolist() == rows
+        return
+    with pytest.raises(EventFormatError, match=problem) as info:
+        read_atis(path, sensor_size=(34, 34, 2))
+    assert info.value.index == 100 and info.value.offset == 500
+    assert read_atis(path).events.tolist() == rows  # without a sensor size it is an event
+
+
+def test_single_block_with_a_marker_equals_tonic(tmp_path):
+    tonic_io = pytest.importorskip("tonic.io")
+    rows = [(1, 2, 10, 1), (3, 4, 20, 0), (0, OVERFLOW_Y, 0, 0), (5, 6, 5, 1)]
+    path = tmp_path / "marker.bin"
+    path.write_bytes(raw_records(*rows))
+    ours = read_atis(path).events
+    assert ours.tolist() == [(1, 2, 10, 1), (3, 4, 20, 0), (5, 6, TIME_PERIOD + 5, 1)]
+    theirs = tonic_io.read_mnist_file(str(path), dtype=EVENT_DTYPE)
+    # Tonic adds 2**13 per marker (see atis.py): equal but for that timestamp
+    assert theirs["t"].tolist() == [10, 20, 5 + 2**13]
+    for field in "xyp":
+        np.testing.assert_array_equal(ours[field], theirs[field])

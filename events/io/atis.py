@@ -160,22 +160,27 @@ def _decode_clean(raw: np.ndarray, sensor_size: SensorSize | None) -> np.ndarray
     else:
         x_limit, y_limit = sensor_size[0], min(sensor_size[1], OVERFLOW_Y)
     records = raw[: n * RECORD_BYTES].reshape(n, RECORD_BYTES)
-    # bytes 1..4 read as one big-endian uint32: the low 23 bits are the timestamp
+    # bytes 1..4 read as one big-endian uint32: y in the top byte, then p and the timestamp
     packed = np.ndarray((n,), dtype=">u4", buffer=raw, offset=1, strides=(RECORD_BYTES,))
+    y_bound = np.uint32(y_limit << 24)  # all y < y_limit exactly when all packed values are below
     events = np.empty(n, dtype=EVENT_DTYPE)
     last = 0
     for start in range(0, n, BLOCK_RECORDS):
-        stop = min(start + BLOCK_RECORDS, n)
-        block = records[start:stop]
-        if np.maximum.reduce(block[:, 1]) >= y_limit or (
+        if n <= BLOCK_RECORDS:  # one block: no slices (a file of N-MNIST's size)
+            block, native, out = records, packed.astype(np.uint32), events
+        else:
+            stop = min(start + BLOCK_RECORDS, n)
+            block, out = records[start:stop], events[start:stop]
+            native = packed[start:stop].astype(np.uint32)
+        # native: one byte-swapping copy, then every loop runs on aligned values
+        if np.maximum.reduce(native) >= y_bound or (
             x_limit < 256 and np.maximum.reduce(block[:, 0]) >= x_limit
         ):
             return None
-        t = np.bitwise_and(packed[start:stop], _TIME_MASK, dtype=np.uint32)
-        if t[0] < last or np.count_nonzero(t[1:] < t[:-1]):
+        t = np.bitwise_and(native, _TIME_MASK)
+        if (start and t[0] < last) or np.count_nonzero(t[1:] < t[:-1]):
             return None
         last = t[-1]
-        out = events[start:stop]
         out["x"] = block[:, 0]
         out["y"] = block[:, 1]
         np.right_shift(block[:, 2], 7, out=out["p"].view(np.uint8))

@@ -99,12 +99,12 @@ def read_bytes(path: PathLike) -> tuple[Path, np.ndarray]:
     Raises what :func:`check_readable` raises (missing file, not a regular file, cannot be
     opened), after one open and one stat instead of its four system calls.
     """
-    path = Path(path)
     try:
-        fd = os.open(path, _READ_FLAGS)
+        fd = os.open(path, _READ_FLAGS)  # before Path(): opening a str is the cheaper call
     except OSError as error:
         check_readable(path)  # raises the error that says why
         raise EventFormatError(f"cannot open the file: {error.strerror}", path=path) from None
+    path = Path(path)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
