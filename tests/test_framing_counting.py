@@ -103,3 +103,41 @@ def test_check_stream_returns_the_timestamps_contiguous():
     assert not np.shares_memory(t, events)
     empty = check_stream(events[:0], (10, 10, 2), None)
     assert empty.shape == (0,) and empty.dtype == np.int64
+
+
+def edge_streams() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(7)
+    n = 4325
+    nmnist = make_events(
+        rng.integers(0, 34, n), rng.integers(0, 34, n), np.sort(rng.integers(0, 310_000, n)),
+        rng.integers(0, 2, n),
+    )  # fmt: skip
+    corners = [(0, 0), (33, 0), (0, 33), (33, 33)]
+    return {
+        "n-mnist-size": nmnist,
+        "one-event": make_events([3], [4], [100], [1]),
+        "equal-timestamps": make_events([1, 2, 3], [1, 1, 1], [50, 50, 50], [0, 1, 0]),
+        "shorter-than-the-bins": make_events([0, 1, 2, 3], [0, 0, 0, 0], [0, 2, 3, 5], [1] * 4),
+        "one-hot-pixel": make_events([5] * 3000, [6] * 3000, np.arange(3000) // 7, [1] * 3000),
+        "corners": make_events(
+            *zip(*[(x, y, 10 * i, i % 2) for i, (x, y) in enumerate(corners * 5)], strict=True)
+        ),  # fmt: skip
+    }
+
+
+@pytest.mark.parametrize("name", list(edge_streams()))
+@pytest.mark.parametrize("path", ["one-pass", "frame-loop"])
+def test_both_paths_equal_tonic_plus_the_dropped_events(monkeypatch, name, path):
+    tonic = pytest.importorskip("tonic")
+    events = edge_streams()[name]
+    if path == "frame-loop":
+        loop_only(monkeypatch)
+    ours = ToFrame((34, 34, 2), n_time_bins=10)(events)
+    theirs = tonic.transforms.ToFrame((34, 34, 2), n_time_bins=10)(events.copy())
+    # Tonic's bins end at t0 + 10 * ((t_last - t0) // 10): the events from there are dropped
+    t0, t_last = int(events["t"][0]), int(events["t"][-1])
+    dropped = events[events["t"] >= t0 + 10 * ((t_last - t0) // 10)]
+    expected = theirs.astype(np.float32)
+    np.add.at(expected[-1], (dropped["p"], dropped["y"], dropped["x"]), 1)
+    np.testing.assert_array_equal(ours, expected)
+    assert ours.sum() == len(events)
