@@ -318,6 +318,22 @@ def _cap_metadata_cache(file: Any) -> None:
     file.id.set_mdc_config(config)
 
 
+def _copy_frames(source: Any, target: Any, start: int, buffer: np.ndarray, raw: bool) -> None:
+    """Copy a shard's frames into ``target[start:]``, :data:`MERGE_BLOCK` samples at a time
+    through ``buffer``. ``raw``: ``target`` is uncompressed with one chunk per sample, so each
+    sample's bytes are its chunk, written as they are (no selection or conversion)."""
+    n = source.shape[0]
+    for block in range(0, n, MERGE_BLOCK):
+        end = min(block + MERGE_BLOCK, n)
+        source.read_direct(buffer, np.s_[block:end], np.s_[: end - block])
+        if not raw:
+            target[start + block : start + end] = buffer[: end - block]
+            continue
+        zeros = (0,) * (buffer.ndim - 1)
+        for k in range(end - block):
+            target.id.write_direct_chunk((start + block + k, *zeros), buffer[k])
+
+
 def _merge(out, folder, n_shards, source, spec, classes, sensor_size, compression, report) -> None:
     """Concatenate the shards into a temporary file and rename it to ``out``.
 
@@ -358,6 +374,7 @@ def _merge(out, folder, n_shards, source, spec, classes, sensor_size, compressio
             "frames", (total, *shape), dtype=spec.dtype, chunks=(1, *shape), **options
         )
         columns = {k: file.create_dataset(k, (total,), np.int64) for k in INT_COLUMNS}
+        buffer = np.empty((MERGE_BLOCK, *shape), spec.dtype)  # reused: no fresh pages a block
         names = file.create_dataset("names", (total,), dtype=text)
         start = 0
         for path in paths:
@@ -370,10 +387,7 @@ def _merge(out, folder, n_shards, source, spec, classes, sensor_size, compressio
                 for key in ("event_counts", "durations_us"):
                     columns[key][start:stop] = shard[key][:]
                 names[start:stop] = [source.names[i] for i in rows]
-                shard_frames = shard["frames"]
-                for block in range(0, len(rows), MERGE_BLOCK):
-                    end = min(block + MERGE_BLOCK, len(rows))
-                    frames[start + block : start + end] = shard_frames[block:end]
+                _copy_frames(shard["frames"], frames, start, buffer, raw=not options)
                 start = stop
         file.create_dataset("classes", data=list(classes), dtype=text)
         attrs = {

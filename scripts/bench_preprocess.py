@@ -1,37 +1,39 @@
 """End-to-end preprocessing: a tree of event files into a frame cache, ours against what a
 Tonic user runs, in files per second.
 
-The benchmark writes two trees of ATIS ``.bin`` files in Tonic's own layout, so that Tonic's
-existence checks pass (it never downloads; its ``download`` is also replaced by an error):
+The benchmark writes two trees of distinct random recordings as ATIS ``.bin`` files (the
+real format) in Tonic's own layout:
 
-* N-MNIST-shaped: ``NMNIST/Train/<digit>/NNNNN.bin`` (34x34, about 4,300 events a file over
-  0.31 s) and ``NMNIST/train.zip`` (empty), at least the 10,000 files Tonic's check asks for;
-* N-Caltech101-shaped: ``NCALTECH101/Caltech101/<class>/image_NNNN.bin`` (101 classes,
-  240x180, about 200k events a file over 0.3 s) and an empty ``N-Caltech101-archive.zip``,
-  at least 8,709 files.
+* N-MNIST-shaped: ``NMNIST/Train/<digit>/NNNNN.bin``, 34x34, about 4,300 events a file over
+  0.31 s (10,000 files; ``--quick`` 500), and one file per ``Test/<digit>`` (our listing
+  wants the folders; neither side frames them);
+* N-Caltech101-shaped: ``NCALTECH101/Caltech101/<class>/image_NNNN.bin``, the 101 classes,
+  240x180, about 200k events a file over 0.3 s (404 files, 4 a class; ``--quick`` 101).
 
-The timed files are distinct recordings; the entries a tree needs beyond them are hard links
-to them (they are listed by both sides, never framed). Both sides frame the timed files with
-10 time bins at the sensor's size and cache them, from an empty cache:
+Both sides frame every file of the tree (N-MNIST: the ``Train`` files) with 10 time bins
+at the sensor's size into a cache, from an empty one:
 
-* ours: what ``snn-events preprocess <dataset> --root R --frames 10 --size 0 --split train
-  --workers W --out C`` runs (the dataset's listing, options, pipeline and ``cache_split``),
-  limited to the timed files, at 1 and 2 workers; float32 frames, no compression (defaults);
+* ours: ``snn-events preprocess <dataset> --root R --frames 10 --size 0 --split train
+  --workers W --out C --quiet`` (its ``main`` called in this process; N-Caltech101's train
+  split is per class the first ``round(0.9 n)`` files: all of them, with at most 4 a
+  class), at 1 and 2 workers; float32 frames, no compression (the defaults);
 * Tonic: ``tonic.datasets.NMNIST(save_to=R, train=True, transform=ToFrame(sensor_size,
-  n_time_bins=10))`` (``NCALTECH101`` likewise, which re-origins x and y; the trees' recordings
-  start at x = y = 0, so it changes nothing), a ``Subset`` of the timed files,
-  ``tonic.DiskCachedDataset(cache_path=C)`` and one pass of a ``DataLoader`` (batch 32) with
-  ``num_workers`` 0, 1 and 2.
+  n_time_bins=10))`` (``NCALTECH101`` likewise, which re-origins x and y; the recordings
+  start at x = y = 0, so it changes nothing), ``tonic.DiskCachedDataset(cache_path=C)`` and
+  one pass of a ``DataLoader`` (batch 32) with ``num_workers`` 0, 1 and 2. The trees are
+  smaller than the ones Tonic's existence check counts (10,000 / 8,709 files), so the check
+  is replaced by ``True`` (which spares Tonic its count), and ``download`` by an error.
 
 Runs are timed in turns (ours 1, Tonic 0, Tonic 1, ours 2, Tonic 2, then again), each side
-keeps its best; the listing and the process start-up are part of the time. Input files sit
-in the page cache (written just before). Before any figure, the cached frames of three
-files are compared: ours equal Tonic's plus the trailing events Tonic drops.
+keeps its best; the listing is part of the time, the interpreter's start-up and the imports
+are not (both sides run in this process). Input files sit in the page cache (written just
+before). Before any figure, the cached frames of three files are compared: ours equal
+Tonic's plus the trailing events Tonic drops.
 
-Ratios: at 1 worker, ours (workers=1) against Tonic's faster of ``num_workers`` 0 and 1; at
-2 workers, ours (workers=2) against Tonic's ``num_workers=2``. A ratio is printed only when
-both sides' runs lasted at least ``MIN_TIMED_S`` seconds: shorter runs measure start-up,
-listing and timer noise, not preprocessing (``--quick`` runs are that short on purpose).
+Ratios: at 1 worker, ours (``--workers 1``) against Tonic's faster of ``num_workers`` 0 and
+1; at 2 workers, ours (``--workers 2``) against Tonic's ``num_workers=2``. A ratio is
+printed only when both sides' runs lasted at least ``MIN_TIMED_S`` seconds: shorter runs
+measure start-up and timer noise, not preprocessing.
 
     python scripts/bench_preprocess.py [--quick] [--repeats N] [--json PATH] [--workdir DIR]
 """
@@ -39,6 +41,8 @@ listing and timer noise, not preprocessing (``--quick`` runs are that short on p
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -78,17 +82,17 @@ class Tree:
     events: int  # per file, on average
     sensor: tuple[int, int, int]
     duration_us: int
-    entries: int  # files Tonic's existence check asks for
-    full_files: int  # timed files of a full run
+    full_files: int
     quick_files: int
 
 
 TREES = (
     Tree("n-mnist", "NMNIST", "NMNIST/Train", "NMNIST/train.zip", MNIST_CLASSES, "{:05d}.bin",
-         4_325, (34, 34, 2), 310_000, 10_000, 10_000, 500),
+         4_325, (34, 34, 2), 310_000, 10_000, 500),
+    # every class needs a file; with at most 4 a class our train split is all of them
     Tree("n-caltech101", "NCALTECH101", "NCALTECH101/Caltech101",
          "NCALTECH101/N-Caltech101-archive.zip", NCALTECH101_CLASSES, "image_{:04d}.bin",
-         200_000, (240, 180, 2), 300_000, 8_709, 505, 30),
+         200_000, (240, 180, 2), 300_000, 404, 101),
 )  # fmt: skip
 
 
@@ -108,95 +112,92 @@ def recording(tree: Tree, rng: np.random.Generator) -> np.ndarray:
 
 
 def write_tree(root: Path, tree: Tree, files: int, seed: int) -> list[str]:
-    """Write ``files`` distinct recordings spread over the classes, and hard links to them
-    up to ``tree.entries`` files; returns the timed files' paths relative to the root."""
+    """Write ``files`` distinct recordings spread over the classes (each class gets one at
+    least); returns their paths relative to the root, in our listing's order."""
     rng = np.random.default_rng(seed)
     folders = class_folders(tree)
     per_class = [files // len(folders) + (i < files % len(folders)) for i in range(len(folders))]
-    entries = -(-tree.entries // len(folders))  # per class, rounded up
-    timed: list[str] = []
+    written: list[str] = []
     for folder, count in zip(folders, per_class, strict=True):
         base = root / tree.folder / folder
         base.mkdir(parents=True, exist_ok=True)
-        own = [base / tree.file_name.format(i) for i in range(1, count + 1)]
-        for path in own:
+        for i in range(1, max(count, 1) + 1):
+            path = base / tree.file_name.format(i)
             encode_atis(recording(tree, rng)).tofile(path)
-        timed += [str(p.relative_to(root)) for p in own]
-        sources = own or [root / timed[0]]  # a class without timed files links to the first
-        for i in range(count + 1, entries + 1):
-            os.link(sources[i % len(sources)], base / tree.file_name.format(i))
+            written.append(str(path.relative_to(root)))
+    (root / tree.archive).parent.mkdir(parents=True, exist_ok=True)
     (root / tree.archive).write_bytes(b"")
-    if tree.dataset == "n-mnist":  # our listing wants the Test folders too
+    if tree.dataset == "n-mnist":  # our listing wants the Test folders too (not framed)
         for folder in folders:
             test = root / "NMNIST/Test" / folder
             test.mkdir(parents=True, exist_ok=True)
-            os.link(root / timed[0], test / "00001.bin")
-    return timed
+            os.link(root / written[0], test / "00001.bin")
+    return written
 
 
-def run_ours(root: Path, tree: Tree, out: Path, workers: int, timed: set[str]) -> None:
-    """What ``snn-events preprocess`` runs for the train split, on the timed files."""
-    from snn_transfer.events.recorded.loader import cache_split, recorded_dataset
-    from snn_transfer.events.recorded.options import recorded_options
+def run_ours(root: Path, tree: Tree, out: Path, workers: int) -> None:
+    """``snn-events preprocess`` of the tree (its output to stdout is dropped)."""
+    from snn_transfer.events.cli import main as snn_events
 
-    desc = recorded_dataset(tree.dataset)
-    given = {"root": root, "time_steps": N_BINS, "size": None, "workers": workers,
-             "progress": False}  # fmt: skip
-    options = recorded_options(desc, given)
-    files = desc.list_samples(options.root_path, **options.listing)
-    part = files.subset([i for i, p in enumerate(files.paths) if p in timed])
-    size = options.frame_size(files.sensor_size)
-    pipeline = desc.pipeline(options.framing, options.time_steps, size, files.sensor_size)
-    cache_split(desc, part, "train", pipeline, options, out=out)
+    argv = ["preprocess", tree.dataset, "--root", str(root), "--frames", str(N_BINS),
+            "--size", "0", "--split", "train", "--workers", str(workers),
+            "--out", str(out), "--quiet"]  # fmt: skip
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = snn_events(argv)
+    if code != 0:
+        raise SystemExit(f"snn-events {' '.join(argv)} failed with exit status {code}")
 
 
-def run_tonic(root: Path, tree: Tree, out: Path, workers: int, timed: set[str]) -> None:
+@contextlib.contextmanager
+def tonic_without_network(cls):
+    """Tonic's dataset class with its existence check passing and its download refused."""
+    refuse = RuntimeError("the benchmark tree is incomplete")
+    with (
+        mock.patch.object(cls, "_check_exists", return_value=True),
+        mock.patch.object(cls, "download", side_effect=refuse),
+    ):
+        yield cls
+
+
+def tonic_dataset(root: Path, tree: Tree, transform=None):
+    import tonic
+
+    extra = {"train": True} if tree.tonic_class == "NMNIST" else {}
+    with tonic_without_network(getattr(tonic.datasets, tree.tonic_class)) as cls:
+        return cls(save_to=str(root), transform=transform, **extra)
+
+
+def run_tonic(root: Path, tree: Tree, out: Path, workers: int) -> None:
     """What a Tonic user runs: the dataset with ToFrame, DiskCachedDataset, one DataLoader pass."""
     import tonic
     import torch
 
-    cls = getattr(tonic.datasets, tree.tonic_class)
     transform = tonic.transforms.ToFrame(sensor_size=tree.sensor, n_time_bins=N_BINS)
-    extra = {"train": True} if tree.tonic_class == "NMNIST" else {}
-    refuse = mock.patch.object(cls, "download", side_effect=RuntimeError("tree incomplete"))
-    with refuse:
-        data = cls(save_to=str(root), transform=transform, **extra)
-    keep = [i for i, p in enumerate(data.data) if os.path.relpath(p, root) in timed]
-    subset = torch.utils.data.Subset(data, keep)
-    cached = tonic.DiskCachedDataset(subset, cache_path=str(out))
+    data = tonic_dataset(root, tree, transform)
+    cached = tonic.DiskCachedDataset(data, cache_path=str(out))
     loader = torch.utils.data.DataLoader(cached, batch_size=BATCH, num_workers=workers)
     for _ in loader:
         pass
 
 
-def tonic_listing(root: Path, tree: Tree) -> list[str]:
-    """Tonic's files of the tree, relative to the root, in its order."""
-    import tonic
-
-    cls = getattr(tonic.datasets, tree.tonic_class)
-    extra = {"train": True} if tree.tonic_class == "NMNIST" else {}
-    with mock.patch.object(cls, "download", side_effect=RuntimeError("tree incomplete")):
-        return [os.path.relpath(p, root) for p in cls(save_to=str(root), **extra).data]
-
-
-def check_agree(root: Path, tree: Tree, ours: Path, theirs: Path, timed: list[str]) -> dict:
-    """Frames of the first, middle and last timed file: ours (our cache) against Tonic's
-    (its cache files, numbered in the Subset's order: Tonic's listing order)."""
+def check_agree(root: Path, tree: Tree, ours: Path, theirs: Path, written: list[str]) -> dict:
+    """Frames of the first, middle and last file: ours (our cache) against Tonic's (its
+    cache files, numbered in its listing's order)."""
     import h5py
 
     from snn_transfer.events.cache import FrameCache
 
     cache = FrameCache(ours)
-    chosen = set(timed)
-    order = [p for p in tonic_listing(root, tree) if p in chosen]
+    order = [os.path.relpath(p, root) for p in tonic_dataset(root, tree).data]
     checked, agree = [], True
-    for path in (timed[0], timed[len(timed) // 2], timed[-1]):
+    for path in (written[0], written[len(written) // 2], written[-1]):
         # our sample names: Train/<digit>/<file> (N-MNIST), <class>/<file> (N-Caltech101)
         name = "/".join(Path(path).parts[-3 if tree.dataset == "n-mnist" else -2 :])
-        mine = cache.frames(cache.names.index(name))
         with h5py.File(theirs / f"{order.index(path)}_0.hdf5", "r") as file:
             frames = file["data/0"][:]
-        agree = agree and frames_agree(mine, frames, read_atis(root / path).events)
+        events = read_atis(root / path).events
+        mine = cache.frames(cache.names.index(name))
+        agree = agree and frames_agree(mine, frames, events)
         checked.append(path)
     return {"agree": bool(agree), "checked": checked}
 
@@ -208,24 +209,25 @@ def folder_bytes(folder: Path) -> int:
 
 
 def bench_tree(tree: Tree, files: int, repeats: int, work: Path, seed: int) -> dict[str, Any]:
-    root = work / tree.dataset
-    timed = write_tree(root, tree, files, seed)
-    timed_set = set(timed)
+    root = work / "tree"
+    written = write_tree(root, tree, files, seed)
+    files = len(written)
     seconds: dict[str, list[float]] = {f"{side}-{w}": [] for side, w in CONFIGS}
     sizes, check = {}, None
     for _ in range(repeats):
         for side, workers in CONFIGS:
-            out = work / f"cache-{side}-{workers}" / ("frames.h5" if side == "ours" else "")
-            shutil.rmtree(out.parent if side == "ours" else out, ignore_errors=True)
-            out.parent.mkdir(parents=True, exist_ok=True)
+            folder = work / f"cache-{side}-{workers}"
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            out = folder / "frames.h5" if side == "ours" else folder
             run = run_ours if side == "ours" else run_tonic
             start = time.perf_counter()
-            run(root, tree, out, workers, timed_set)
+            run(root, tree, out, workers)
             seconds[f"{side}-{workers}"].append(time.perf_counter() - start)
-            sizes[side] = folder_bytes(out)
+            sizes[side] = folder_bytes(folder)
         if check is None:
             ours, theirs = work / "cache-ours-1" / "frames.h5", work / "cache-tonic-0"
-            check = check_agree(root, tree, ours, theirs, timed)
+            check = check_agree(root, tree, ours, theirs, written)
     best = {k: min(v) for k, v in seconds.items()}
     rows = []
     for workers, peers in ((1, ("tonic-0", "tonic-1")), (2, ("tonic-2",))):
@@ -238,15 +240,14 @@ def bench_tree(tree: Tree, files: int, repeats: int, work: Path, seed: int) -> d
             "ours_files_per_s": files / ours_s, "tonic_files_per_s": files / peer_s,
             "ratio": peer_s / ours_s if timed_enough else None,
         })  # fmt: skip
-    events = [len(read_atis(root / p).events) for p in timed[:: max(1, len(timed) // 50)]]
+    events = [len(read_atis(root / p).events) for p in written[:: max(1, len(written) // 50)]]
     return {
         "dataset": tree.dataset,
         "tonic_class": tree.tonic_class,
         "sensor": list(tree.sensor),
         "files": files,
-        "entries": sum(1 for _ in (root / tree.folder).rglob("*.bin")),
         "events_per_file": float(np.mean(events)),
-        "bytes_per_file": int(np.mean([os.path.getsize(root / p) for p in timed])),
+        "bytes_per_file": int(np.mean([os.path.getsize(root / p) for p in written])),
         "seconds": seconds,
         "rows": rows,
         "ours_cache_bytes": sizes.get("ours"),
@@ -270,7 +271,7 @@ def line(result: dict[str, Any], row: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer timed files, one round")
+    parser.add_argument("--quick", action="store_true", help="fewer files (500 and 101), one round")
     parser.add_argument("--repeats", type=int, default=None, help="rounds in turns (default 3)")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write results")
     parser.add_argument("--workdir", type=Path, default=None, help="where the trees go (temp)")
