@@ -144,9 +144,9 @@ def test_merge_in_blocks_across_shards_equals_framing_on_the_fly(
     tmp_path, files, compression, monkeypatch
 ):
     # uncompressed: each sample's bytes are written as its chunk; lzf: through h5py's slicing
-    from snn_transfer.events import cache_build
+    from snn_transfer.events import cache_merge
 
-    monkeypatch.setattr(cache_build, "MERGE_BLOCK", 2)  # blocks of 2 in shards of 3
+    monkeypatch.setattr(cache_merge, "MERGE_BLOCK", 2)  # blocks of 2 in shards of 3
     pipe = pipeline(size=None)
     spec, _ = build(tmp_path / "c.h5", files, pipe, shard_size=3, compression=compression)
     cache = FrameCache(tmp_path / "c.h5", expect=spec)
