@@ -76,7 +76,7 @@ class Tree:
     dataset: str  # our registry name
     tonic_class: str
     folder: str  # the class folders' parent, under the root
-    archive: str  # the file Tonic's existence check wants, under the root
+    archive: str  # the archive a real tree has beside it (Tonic looks for it), under the root
     classes: tuple[str, ...]
     file_name: str  # a format with the file's number
     events: int  # per file, on average
