@@ -4,10 +4,10 @@ The samples are cut into shards of ``shard_size`` consecutive samples. Each shar
 (in parallel processes when ``workers > 1``), written to a temporary file in ``<out>.shards/``
 and renamed to ``NNNNN.h5`` when complete; a line per finished shard goes to
 ``<out>.shards/journal.jsonl``, next to a ``manifest.json`` holding the spec. When every
-shard exists they are merged into a temporary file renamed to ``<out>`` last; only
-then is the shard folder removed. An HDF5 file killed mid-write may be unreadable, so
-nothing ever resumes inside one: a rerun deletes temporary files, keeps the finished shards
-and frames only the rest. A file under the final name is always complete.
+shard exists they are merged (``cache_merge``) into a temporary file renamed to ``<out>``
+last; only then is the shard folder removed. An HDF5 file killed mid-write may be
+unreadable, so nothing ever resumes inside one: a rerun deletes temporary files, keeps the
+finished shards and frames only the rest. A file under the final name is always complete.
 
 Memory is bounded by the shard size, not by the number of samples: progress goes to the
 journal on disk, the merge holds one shard open at a time, and the merged file's HDF5
@@ -17,9 +17,7 @@ per sample, to tens of MiB).
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -28,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from snn_transfer.atomic import TEMPORARY_GLOB, atomic_output, remove_stale_temporaries, write_bytes
+from snn_transfer.atomic import TEMPORARY_GLOB, atomic_output, write_bytes
 from snn_transfer.errors import ConfigError, DatasetError, EventFormatError
 from snn_transfer.events.cache import (
     CacheMismatchError,
@@ -37,15 +35,11 @@ from snn_transfer.events.cache import (
     check_compression,
     spec_differences,
 )
+from snn_transfer.events.cache_merge import merge_shards, shard_name
 from snn_transfer.events.io.hdf5 import LIBVER, fixed_text
 
 ON_ERROR = ("fail", "skip")
 DEFAULT_SHARD_SIZE = 64
-#: samples copied per step when the shards are merged
-MERGE_BLOCK = 16
-INT_COLUMNS = ("labels", "event_counts", "durations_us")
-#: HDF5 metadata cache of the merged file (see ``_cap_metadata_cache``)
-METADATA_CACHE_BYTES = 2**18
 
 
 @dataclass
@@ -101,10 +95,6 @@ def _init_worker(source: Any) -> None:
     _SOURCE = source
 
 
-def _shard_name(index: int) -> str:
-    return f"{index:05d}.h5"
-
-
 def _write_shard(job: tuple) -> tuple[int, int, list[dict[str, str]]]:
     """Frame samples ``[start, stop)`` into shard file ``index``; returns (index, kept,
     skipped). Runs in a worker (source from ``_init_worker``) or in the main process."""
@@ -112,7 +102,9 @@ def _write_shard(job: tuple) -> tuple[int, int, list[dict[str, str]]]:
 
     folder, index, start, stop, dtype, on_error, fingerprint, source = job
     source = _SOURCE if source is None else source
-    frames, rows, counts, durations, skipped = [], [], [], [], []
+    # one block for the shard's frames, filled as they come: no list of arrays to stack, and
+    # each sample's frames are freed at once, so the next ones reuse their memory
+    block, rows, counts, durations, skipped = None, [], [], [], []
     for i in range(start, stop):
         name = source.names[i]
         try:
@@ -122,15 +114,23 @@ def _write_shard(job: tuple) -> tuple[int, int, list[dict[str, str]]]:
                 raise
             skipped.append({"index": i, "name": name, "error": str(error)})
             continue
-        frames.append(to_dtype(sample.frames, dtype, name))
+        frames = to_dtype(sample.frames, dtype, name)
+        if block is None:
+            block = np.empty((stop - i, *frames.shape), frames.dtype)
+        elif frames.shape != block.shape[1:]:
+            raise ValueError(
+                f"{name}: frames of shape {frames.shape}, the shard's others are "
+                f"{block.shape[1:]}; all input arrays must have the same shape"
+            )
+        block[len(rows)] = frames
         rows.append(i)
         counts.append(sample.events)
         durations.append(sample.duration_us)
-    final = Path(folder) / _shard_name(index)
+    final = Path(folder) / shard_name(index)
     with atomic_output(final) as partial, h5py.File(partial, "w", libver=LIBVER) as file:
         file.attrs["fingerprint"] = fixed_text(fingerprint)
         file.attrs["skipped"] = fixed_text(json.dumps(skipped))
-        stack = np.stack(frames) if frames else np.zeros((0,), dtype)
+        stack = block[: len(rows)] if block is not None else np.zeros((0,), dtype)
         file.create_dataset("frames", data=stack)
         file.create_dataset("rows", data=np.asarray(rows, np.int64))
         file.create_dataset("event_counts", data=np.asarray(counts, np.int64))
@@ -177,10 +177,11 @@ def _prepare_folder(folder: Path, spec: CacheSpec, n: int, shard_size: int) -> i
 
 
 def _journal(folder: Path, entry: dict[str, Any]) -> None:
+    # flushed, not synced: a killed build loses no line (they are in the kernel's hands), and
+    # a resume reads the shard files, not this log; an fsync per shard also forced the
+    # file system to write the shards out at once, which cost more than building them
     with open(folder / "journal.jsonl", "a", encoding="utf-8") as file:
         file.write(json.dumps(entry) + "\n")
-        file.flush()
-        os.fsync(file.fileno())
 
 
 def build_cache(
@@ -228,7 +229,7 @@ def build_cache(
     for stale in folder.glob(TEMPORARY_GLOB):  # of an interrupted build: no writer runs now
         stale.unlink()
     bounds = [(s, min(s + shard_size, n)) for s in range(0, n, shard_size)]
-    done = {i for i in range(len(bounds)) if _shard_ok(folder / _shard_name(i), fingerprint)}
+    done = {i for i in range(len(bounds)) if _shard_ok(folder / shard_name(i), fingerprint)}
     todo = [i for i in range(len(bounds)) if i not in done]
     report = BuildReport(out, shards_reused=len(done))
     bar = None
@@ -294,93 +295,6 @@ def build_cache(
     return report
 
 
-def _cap_metadata_cache(file: Any) -> None:
-    """Cap HDF5's metadata cache of ``file`` at :data:`METADATA_CACHE_BYTES`.
-
-    Its adaptive default grows to 32 MiB as the chunk index (a B-tree with one entry per
-    sample) grows, and a B-tree node takes several times its accounted size in memory;
-    appending in order touches only the newest nodes, so a small cache costs no speed.
-    """
-    config = file.id.get_mdc_config()
-    config.set_initial_size = True
-    config.initial_size = config.max_size = METADATA_CACHE_BYTES
-    config.min_size = min(config.min_size, METADATA_CACHE_BYTES)
-    file.id.set_mdc_config(config)
-
-
 def _merge(out, folder, n_shards, source, spec, classes, sensor_size, compression, report) -> None:
-    """Concatenate the shards into a temporary file and rename it to ``out``.
-
-    Memory does not grow with the number of samples: one shard is open at a time (an open
-    HDF5 file holds about half a MiB of caches), the columns are copied a shard at a time and
-    the frames in blocks of :data:`MERGE_BLOCK` samples, and the HDF5 caches of the output
-    are capped; nothing of size N is held but the source's own labels and names.
-    """
-    import h5py
-
-    from snn_transfer._version import __version__
-
-    remove_stale_temporaries(out.parent, f".{out.name}.*.tmp")  # of a killed merge
-    paths = [folder / _shard_name(i) for i in range(n_shards)]
-    total, shape = 0, None
-    for path in paths:  # sizes first, so that every dataset is created at its final length
-        with h5py.File(path, "r") as shard:
-            total += shard["rows"].shape[0]
-            report.skipped += json.loads(shard.attrs["skipped"].decode())
-            if shape is None and shard["frames"].shape[0]:
-                shape = tuple(int(v) for v in shard["frames"].shape[1:])
-    if shape is None:
-        raise DatasetError(
-            f"{out}: none of the {len(source)} recordings could be framed; see the errors: "
-            + "; ".join(f"{s['name']}: {s['error']}" for s in report.skipped[:5])
-        )
-    options = {} if compression == "none" else {"compression": compression}
-    text = h5py.string_dtype("utf-8")
-    labels = np.asarray(source.labels)
-    # every chunk is written once and whole: a chunk cache (HDF5 2.0: 8 MiB and 8191 entries
-    # of ~0.4 KiB bookkeeping each) would only hold on to the last 8191 samples
-    with (
-        atomic_output(out) as partial,
-        h5py.File(partial, "w", libver=LIBVER, rdcc_nbytes=0) as file,
-    ):
-        _cap_metadata_cache(file)
-        frames = file.create_dataset(
-            "frames", (total, *shape), dtype=spec.dtype, chunks=(1, *shape), **options
-        )
-        columns = {k: file.create_dataset(k, (total,), np.int64) for k in INT_COLUMNS}
-        names = file.create_dataset("names", (total,), dtype=text)
-        start = 0
-        for path in paths:
-            with h5py.File(path, "r") as shard:
-                rows = shard["rows"][:]  # one shard's worth: as much as building it held
-                if not len(rows):  # every recording of the shard was skipped
-                    continue
-                stop = start + len(rows)
-                columns["labels"][start:stop] = labels[rows]
-                for key in ("event_counts", "durations_us"):
-                    columns[key][start:stop] = shard[key][:]
-                names[start:stop] = [source.names[i] for i in rows]
-                shard_frames = shard["frames"]
-                for block in range(0, len(rows), MERGE_BLOCK):
-                    end = min(block + MERGE_BLOCK, len(rows))
-                    frames[start + block : start + end] = shard_frames[block:end]
-                start = stop
-        file.create_dataset("classes", data=list(classes), dtype=text)
-        attrs = {
-            "kind": "frames",
-            "fingerprint": spec.fingerprint(),
-            "spec": json.dumps(spec.fields(), sort_keys=True),
-            "version": __version__,
-            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "dataset": spec.dataset,
-            "split": spec.split,
-            "dtype": spec.dtype,
-            "compression": compression,
-            "skipped": json.dumps(report.skipped),
-        }
-        for key, value in attrs.items():
-            file.attrs[key] = fixed_text(value)
-        if sensor_size is not None:
-            file.attrs["sensor_size"] = np.asarray(sensor_size, np.int64)
-        file.attrs["complete"] = True  # written last: a file without it never opens
-    report.samples = total
+    paths = [folder / shard_name(i) for i in range(n_shards)]
+    merge_shards(out, paths, source, spec, classes, sensor_size, compression, report)

@@ -55,6 +55,7 @@ class Bench:
 BENCHES: tuple[Bench, ...] = (
     Bench("framing"),
     Bench("reading"),
+    Bench("preprocess"),
     Bench("cache"),
     Bench("training", threads=True),
     Bench("models", threads=True),

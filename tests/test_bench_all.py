@@ -30,39 +30,58 @@ def load(name: str):
 
 
 def framing_json() -> dict:
-    def row(n, w, h, ours, tonic):
-        return {"events": n, "width": w, "height": h, "ours_s": n / ours / 1e6,
+    def row(n, w, h, ours, tonic, case="synthetic"):
+        return {"case": case, "events": n, "width": w, "height": h, "ours_s": n / ours / 1e6,
                 "tonic_s": n / tonic / 1e6, "ours_mev_s": ours, "tonic_mev_s": tonic,
                 "ratio": ours / tonic, "agree": True}  # fmt: skip
 
     denoise = row(100_000, 240, 180, 41.5, 0.83)
     denoise.update(filter_time_us=10_000, kept=5)
+    small = row(4_325, 34, 34, 86.5, 14.0, "N-MNIST-like")
+    small["ratio"] = None  # a round too short to time
     return {
         "quick": False,
         "repeats": 5,
         "n_time_bins": 10,
         "versions": {"tonic": "1.7.0"},
-        "framing": [row(1_000_000, 240, 180, 123.4, 16.7), row(10_000_000, 128, 128, 98.76, 20.1)],
+        "framing": [
+            small,
+            row(1_000_000, 240, 180, 123.4, 16.7),
+            row(10_000_000, 128, 128, 98.76, 20.1),
+        ],
         "denoise": denoise,
         "all_agree": True,
     }
 
 
 def reading_json() -> dict:
-    n = 10_000_000
+    def row(case, n, w, h, ours, tonic, checked, wide):
+        return {"case": case, "events": n, "width": w, "height": h, "ours_s": ours,
+                "tonic_s": tonic, "ours_checked_s": checked, "tonic_nmnist_dtype_s": wide,
+                "ours_mev_s": n / ours / 1e6, "tonic_mev_s": n / tonic / 1e6,
+                "ratio": tonic / ours, "ratio_checked": tonic / checked,
+                "ratio_vs_nmnist_dtype": wide / ours, "agree": True}  # fmt: skip
+
     return {
-        "atis": {
-            "events": n,
-            "repeats": 5,
-            "ours_s": 0.05,
-            "tonic_s": 0.15,
-            "tonic_nmnist_dtype_s": 0.2,
-            "ours_mev_s": 200.0,
-            "tonic_mev_s": 66.67,
-            "ratio": 3.0,
-            "ratio_vs_nmnist_dtype": 4.0,
-        }  # fmt: skip
+        "quick": False,
+        "repeats": 7,
+        "rows": [
+            row("N-MNIST-like", 4_325, 34, 34, 25e-6, 75e-6, 30e-6, 80e-6),
+            row("synthetic", 10_000_000, 240, 180, 0.05, 0.15, 0.06, 0.2),
+        ],
     }
+
+
+def preprocess_json() -> dict:
+    rows = [
+        {"workers": 1, "tonic_num_workers": 0, "ours_s": 4.0, "tonic_s": 30.0,
+         "ours_files_per_s": 2500.0, "tonic_files_per_s": 333.3, "ratio": 7.5},
+        {"workers": 2, "tonic_num_workers": 2, "ours_s": 2.5, "tonic_s": 20.0,
+         "ours_files_per_s": 4000.0, "tonic_files_per_s": 500.0, "ratio": 8.0},
+    ]  # fmt: skip
+    tree = {"dataset": "n-mnist", "tonic_class": "NMNIST", "sensor": [34, 34, 2],
+            "files": 10_000, "events_per_file": 4321.5, "rows": rows, "agree": True}  # fmt: skip
+    return {"quick": False, "repeats": 3, "min_timed_s": 1.0, "trees": [tree]}
 
 
 def cache_json() -> dict:
@@ -123,6 +142,7 @@ def kernels_json() -> dict:
 FIXTURES = {
     "framing": framing_json,
     "reading": reading_json,
+    "preprocess": preprocess_json,
     "cache": cache_json,
     "training": training_json,
     "models": models_json,
@@ -166,16 +186,27 @@ def test_render_makes_a_table_per_benchmark(tmp_path):
     results = tmp_path / "results"
     write_fixtures(results)
     page = render.render(results, repo=tmp_path)
-    for title in ("Framing", "Reading", "Frame cache", "Training throughput",
+    for title in ("Framing", "Reading", "Preprocessing a dataset", "Frame cache",
+                  "Training throughput",
                   "Model forward + backward", "Neuron kernel (CUDA)", "Machine",
                   "Transfer gain on real images", "Paper-scale runs"):  # fmt: skip
         assert f"\n## {title}\n" in page
-    # framing: Mev/s to three digits, ratio ours / Tonic
-    assert "| ToFrame, 10 bins | 1M | 240x180 | 123 | 16.7 | 7.39x | yes |" in page
-    assert "| ToFrame, 10 bins | 10M | 128x128 | 98.8 | 20.1 | 4.91x | yes |" in page
-    assert "| Denoise, 10,000 us | 100k | 240x180 | 41.5 | 0.830 | 50.00x | yes |" in page
-    assert "| ours vs Tonic, same dtype | 10M | 200 | 66.7 | 3.00x |" in page
-    assert "| ours vs Tonic, its int64 N-MNIST dtype | 10M | 200 | 50.0 | 4.00x |" in page
+    # framing: per call in us and Mev/s to three digits, ratio ours / Tonic
+    framing = "| ToFrame, 10 bins | synthetic | 1M | 240x180 | 8,104 | 59,880 | 123 | 16.7 |"
+    assert framing + " 7.39x | yes |" in page
+    framing = "| ToFrame, 10 bins | synthetic | 10M | 128x128 | 101,256 | 497,512 | 98.8 | 20.1 |"
+    assert framing + " 4.91x | yes |" in page
+    small = "| ToFrame, 10 bins | N-MNIST-like | 4.325k | 34x34 | 50.0 | 309 | 86.5 | 14.0 | - |"
+    assert small in page
+    denoise = "| Denoise, 10,000 us | synthetic | 100k | 240x180 | 2,410 | 120,482 | 41.5 | 0.830 |"
+    assert denoise + " 50.00x | yes |" in page
+    reading = (
+        "| N-MNIST-like | 4.325k | 34x34 | 25.0 | 75.0 | 3.00x | 30.0 | 2.50x | 80.0 | 3.20x |"
+    )
+    assert reading in page
+    assert "| synthetic | 10M | 240x180 | 50,000 | 150,000 | 3.00x | 60,000 | 2.50x |" in page
+    assert "| n-mnist | 10,000 | 4,322 | 34x34 | 1 | 2,500 | 333 (0) | 7.50x | yes |" in page
+    assert "| n-mnist | 10,000 | 4,322 | 34x34 | 2 | 4,000 | 500 (2) | 8.00x | yes |" in page
     assert "| 400 x 10x2x48x48 | 0 | ours | tonic | 4,321 | 346 | 12.50x | 38.0 | 9.50 |" in page
     assert "| 400 x 10x2x48x48 | 2 | ours | tonic | 2,468 | 617 | 4.00x | 38.0 | 9.50 |" in page
     training = "| vggsnn T=10 B=8 48x48 | CPU: torch.compile vs eager | 0.400 | 0.250 | 1.60x "
@@ -223,7 +254,7 @@ def test_render_of_missing_and_malformed_results(tmp_path):
     render = load("render_benchmarks")
     results = tmp_path / "results"
     results.mkdir()
-    (results / "reading.json").write_text(json.dumps({"atis": {"events": 5}}))
+    (results / "reading.json").write_text(json.dumps({"rows": [{"events": 5}]}))
     run = {"benchmarks": {"kernels": {"status": "skipped", "reason": "no CUDA GPU on this machine"},
                           "cache": {"status": "failed", "reason": "exit 1: boom", "seconds": 3.0}}}  # fmt: skip
     (results / "run.json").write_text(json.dumps(run))
@@ -291,7 +322,7 @@ def test_bench_all_records_a_failure_and_goes_on(tmp_path, monkeypatch, capsys):
     assert run["machine"]["cores"] >= 1 and "torch" in run["machine"]["versions"]
     text = page.read_text()
     assert "Not measured: exit 3: boom: outputs differ." in text
-    assert "| ours vs Tonic, same dtype | 10M | 200 | 66.7 | 3.00x |" in text
+    assert "| synthetic | 10M | 240x180 | 50,000 | 150,000 | 3.00x | 60,000 | 2.50x |" in text
     out = capsys.readouterr().out
     assert "== framing: FAILED (exit 3: boom: outputs differ)" in out
     assert "framing failed, reading ok, kernels skipped" in out
@@ -310,7 +341,9 @@ def test_render_only_measures_nothing(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "==" in done.stdout and "wrote" in done.stdout and "framing:" not in done.stdout
-    assert "| ToFrame, 10 bins | 1M | 240x180 | 123 | 16.7 | 7.39x | yes |" in page.read_text()
+    assert "| synthetic | 1M | 240x180 | 8,104 | 59,880 | 123 | 16.7 | 7.39x | yes |" in (
+        page.read_text()
+    )
 
 
 def test_quick_run_of_a_real_benchmark(tmp_path):
@@ -324,15 +357,17 @@ def test_quick_run_of_a_real_benchmark(tmp_path):
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    atis = json.loads((results / "reading.json").read_text())["atis"]
-    assert atis["events"] == 200_000 and atis["ours_mev_s"] > 0 and atis["tonic_mev_s"] > 0
-    assert atis["ratio"] == pytest.approx(atis["ours_mev_s"] / atis["tonic_mev_s"])
+    rows = json.loads((results / "reading.json").read_text())["rows"]
+    assert [r["case"] for r in rows] == ["N-MNIST-like", "N-Caltech101-like", "CIFAR10-DVS-like"]
+    first = rows[0]
+    assert first["events"] == 4_325 and first["ours_s"] > 0 and first["tonic_s"] > 0
+    assert first["ratio"] == pytest.approx(first["tonic_s"] / first["ours_s"])
     run = json.loads((results / "run.json").read_text())
     assert list(run["benchmarks"]) == ["reading"] and run["benchmarks"]["reading"]["status"] == "ok"
     render = load("render_benchmarks")
     row = (
-        f"| ours vs Tonic, same dtype | 200k | {render.num(atis['ours_mev_s'])} | "
-        f"{render.num(atis['tonic_mev_s'])} | {atis['ratio']:.2f}x |"
+        f"| N-MNIST-like | 4.325k | 34x34 | {render.num(first['ours_s'] * 1e6)} | "
+        f"{render.num(first['tonic_s'] * 1e6)} | {first['ratio']:.2f}x |"
     )
     text = page.read_text()
     assert row in text and "`--quick` sizes" in text

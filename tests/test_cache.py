@@ -137,3 +137,23 @@ def test_dataloader_workers_read_the_cache_through_the_registry(tmp_path):
     assert np.array_equal(again.test[0][0], data.test[0][0])
     raw = load_dataset("folder", cache=False, augment=(), **options)
     assert np.allclose(raw.test[1][0], data.test[1][0], atol=0)
+
+
+@pytest.mark.parametrize("compression", ["none", "lzf"])
+def test_merge_in_blocks_across_shards_equals_framing_on_the_fly(
+    tmp_path, files, compression, monkeypatch
+):
+    # uncompressed: each sample's bytes are written as its chunk; lzf: through h5py's slicing
+    from snn_transfer.events import cache_merge
+
+    monkeypatch.setattr(cache_merge, "MERGE_BLOCK", 2)  # blocks of 2 in shards of 3
+    pipe = pipeline(size=None)
+    spec, _ = build(tmp_path / "c.h5", files, pipe, shard_size=3, compression=compression)
+    cache = FrameCache(tmp_path / "c.h5", expect=spec)
+    on_the_fly = FramedFiles(files, pipe)
+    stacked = np.stack([on_the_fly[i][0] for i in range(len(files))])
+    assert np.array_equal(np.stack([cache[i][0] for i in range(len(cache))]), stacked)
+    with h5py.File(tmp_path / "c.h5") as file:
+        assert file["frames"].chunks == (1, 3, 2, 128, 128)
+        assert file["frames"].compression == (None if compression == "none" else "lzf")
+        assert np.array_equal(file["frames"][:], stacked)

@@ -185,3 +185,129 @@ def test_writer_rejects_what_the_format_cannot_hold(tmp_path):
     with pytest.raises(EventFormatError, match="back in time"):
         write_atis(tmp_path / "u.bin", make_events([1, 1], [1, 1], [5, 4], [0, 0]))
     assert not list(tmp_path.iterdir())  # nothing half-written, no .partial left
+
+
+# --- the block decoder of whole files (read_atis) against the general one ---------------------
+
+
+def test_blocks_equal_the_general_decoder(tmp_path, rng):
+    from snn_transfer.events.io.atis import BLOCK_RECORDS, decode_atis
+
+    n = 2 * BLOCK_RECORDS + 123
+    events = random_events(rng, n, (240, 180, 2), t_max=TIME_PERIOD - 1)
+    path = tmp_path / "blocks.bin"
+    write_atis(path, events)
+    general, _ = decode_atis(np.fromfile(path, np.uint8))
+    for size in (None, (240, 180, 2)):
+        np.testing.assert_array_equal(read_atis(path, sensor_size=size).events, general)
+    np.testing.assert_array_equal(general, events)
+
+
+@pytest.mark.parametrize("at", ["border", "inside"])
+@pytest.mark.parametrize("size", [None, (34, 34, 2)], ids=["no-sensor", "sensor"])
+def test_decrease_in_a_later_block_names_byte_and_event(tmp_path, at, size):
+    from snn_transfer.events.io.atis import BLOCK_RECORDS
+
+    n = BLOCK_RECORDS + 50
+    t = np.arange(n) + 1000
+    bad = BLOCK_RECORDS if at == "border" else BLOCK_RECORDS + 7
+    t[bad] = t[bad - 1] - 5
+    path = tmp_path / "back.bin"
+    path.write_bytes(raw_records(*((i % 34, i % 30, int(t[i]), i % 2) for i in range(n))))
+    with pytest.raises(EventFormatError, match="goes back in time") as info:
+        read_atis(path, sensor_size=size)
+    assert info.value.index == bad and info.value.offset == 5 * bad
+
+
+def test_coordinate_outside_the_sensor_in_a_later_block(tmp_path):
+    from snn_transfer.events.io.atis import BLOCK_RECORDS
+
+    n = BLOCK_RECORDS + 10
+    rows = [(i % 34, i % 30, i, 0) for i in range(n)]
+    rows[BLOCK_RECORDS + 3] = (40, 1, BLOCK_RECORDS + 3, 1)
+    path = tmp_path / "wide.bin"
+    path.write_bytes(raw_records(*rows))
+    with pytest.raises(EventFormatError, match="x = 40 outside the sensor") as info:
+        read_atis(path, sensor_size=(34, 34, 2))
+    assert info.value.index == BLOCK_RECORDS + 3 and info.value.offset == 5 * (BLOCK_RECORDS + 3)
+    assert len(read_atis(path).events) == n
+
+
+def test_rows_past_the_marker_row_are_events(tmp_path):
+    # y 241..255 is no overflow marker (only 240 is): such records are events, as in Tonic
+    path = tmp_path / "rows.bin"
+    path.write_bytes(raw_records((1, 239, 5, 0), (2, 250, 6, 1), (3, 255, 7, 0)))
+    assert read_atis(path).events.tolist() == [(1, 239, 5, 0), (2, 250, 6, 1), (3, 255, 7, 0)]
+    with pytest.raises(EventFormatError, match="y = 250 outside the sensor") as info:
+        read_atis(path, sensor_size=(240, 240, 2))
+    assert info.value.index == 1
+
+
+def test_on_events_on_a_one_polarity_sensor_are_refused(tmp_path):
+    path = tmp_path / "on.bin"
+    path.write_bytes(raw_records((1, 1, 5, 0), (2, 2, 6, 1)))
+    with pytest.raises(EventFormatError, match="polarity p = 1 outside the sensor") as info:
+        read_atis(path, sensor_size=(34, 34, 1))
+    assert info.value.index == 1
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no named pipes here")
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "pipe.bin"
+    os.mkfifo(fifo)
+    errors: list[Exception] = []
+
+    def read() -> None:
+        try:
+            read_atis(fifo)
+        except EventFormatError as error:
+            errors.append(error)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():  # unblock it before failing
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("read_atis waited for a writer on a named pipe")
+    assert len(errors) == 1 and "not a regular file" in str(errors[0])
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ((33, 33, 999, 1), None),  # the sensor's last row and column
+        ((5, 34, 999, 1), "y = 34 outside the sensor"),
+        ((34, 5, 999, 0), "x = 34 outside the sensor"),
+        ((5, 5, (1 << 23) - 1, 1), None),  # the largest 23-bit timestamp, p = 1 beside it
+    ],
+)
+def test_single_block_checks_at_the_sensor_edge(tmp_path, row, problem):
+    # a file of N-MNIST's size is decoded in one block: y is checked on the packed top byte
+    rows = [(i % 34, (i * 7) % 34, i, i % 2) for i in range(100)] + [row]
+    path = tmp_path / "edge.bin"
+    path.write_bytes(raw_records(*rows))
+    if problem is None:
+        assert read_atis(path, sensor_size=(34, 34, 2)).events.tolist() == rows
+        return
+    with pytest.raises(EventFormatError, match=problem) as info:
+        read_atis(path, sensor_size=(34, 34, 2))
+    assert info.value.index == 100 and info.value.offset == 500
+    assert read_atis(path).events.tolist() == rows  # without a sensor size it is an event
+
+
+def test_single_block_with_a_marker_equals_tonic(tmp_path):
+    tonic_io = pytest.importorskip("tonic.io")
+    rows = [(1, 2, 10, 1), (3, 4, 20, 0), (0, OVERFLOW_Y, 0, 0), (5, 6, 5, 1)]
+    path = tmp_path / "marker.bin"
+    path.write_bytes(raw_records(*rows))
+    ours = read_atis(path).events
+    assert ours.tolist() == [(1, 2, 10, 1), (3, 4, 20, 0), (5, 6, TIME_PERIOD + 5, 1)]
+    theirs = tonic_io.read_mnist_file(str(path), dtype=EVENT_DTYPE)
+    # Tonic adds 2**13 per marker (see atis.py): equal but for that timestamp
+    assert theirs["t"].tolist() == [10, 20, 5 + 2**13]
+    for field in "xyp":
+        np.testing.assert_array_equal(ours[field], theirs[field])

@@ -30,17 +30,29 @@ def test_bench_reading_quick(tmp_path):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    line = result.stdout.splitlines()[0]
-    match = re.fullmatch(
-        r"reading ATIS 200k ev: ours ([\d.]+) Mev/s, tonic ([\d.]+) Mev/s, ([\d.]+)x", line
-    )
-    assert match, line
-    data = json.loads(out.read_text())["atis"]
-    assert data["events"] == 200_000
-    assert data["ratio"] == pytest.approx(data["tonic_s"] / data["ours_s"])
-    assert float(match.group(3)) == pytest.approx(data["ratio"], abs=0.05)
-    # a vectorised decoder must beat tonic's even at this small size
-    assert data["ratio"] > 1.0
+    data = json.loads(out.read_text())
+    # --quick reads files of the sizes of real recordings, with fewer rounds
+    sizes = [(r["case"], r["events"], r["width"], r["height"]) for r in data["rows"]]
+    assert sizes == [
+        ("N-MNIST-like", 4_325, 34, 34),
+        ("N-Caltech101-like", 200_000, 240, 180),
+        ("CIFAR10-DVS-like", 300_000, 128, 128),
+    ]
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3
+    for line, row in zip(lines, data["rows"], strict=True):
+        match = re.match(
+            rf"reading ATIS {row['case']} [\d.]+k ev: ours ([\d,]+) us \([\d.]+ Mev/s\), "
+            r"tonic ([\d,]+) us \([\d.]+ Mev/s\), ([\d.]+)x \(checked",
+            line,
+        )
+        assert match, line
+        assert row["agree"] is True and row["rounds"] == 3
+        assert row["ratio"] == pytest.approx(row["tonic_s"] / row["ours_s"])
+        assert float(match.group(3)) == pytest.approx(row["ratio"], abs=0.05)
+        assert row["ratio_checked"] == pytest.approx(row["tonic_s"] / row["ours_checked_s"])
+        # a vectorised decoder must beat tonic's at every size
+        assert row["ratio"] > 1.0
 
 
 def test_bench_reading_formats_quick(tmp_path):

@@ -148,14 +148,15 @@ def to_frame(events: np.ndarray, spec: ToFrame, *, path: object | None = None) -
     events = as_events(events)
     width, height, n_pol = spec.sensor_size
     # p is 0 or 1 on either sensor: with P = 1 both polarities go to the one channel
-    check_stream(events, (width, height, 2), path)
-    starts, ends = frame_bounds(events["t"], spec)
+    t = check_stream(events, (width, height, 2), path)
+    starts, ends = frame_bounds(t, spec)
     p = events["p"] if n_pol == 2 else None
     return accumulate(events["x"], events["y"], p, (width, height), starts, ends)
 
 
 def frame_bounds(t: np.ndarray, spec: ToFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Event index bounds ``[start, end)`` of each frame, for sorted timestamps ``t`` (us)."""
+    """Event index bounds ``[start, end)`` of each frame, for sorted timestamps ``t`` (us;
+    contiguous, or each search copies it: see ``check_stream``)."""
     n = len(t)
     if spec.n_time_bins is not None:
         if n == 0:
@@ -192,6 +193,13 @@ def frame_edges(
     the stream (chunked framing). ``t``, when given, names the event after the largest gap in
     the error for a span that would need more than ``MAX_FRAME_BYTES`` of frames.
     """
+    if spec.n_time_bins is not None and spec.overlap == 0:
+        # Tonic's arithmetic below, in integers: bins that follow each other
+        edges = np.arange(spec.n_time_bins + 1, dtype=np.int64)
+        edges *= (last - first) // spec.n_time_bins
+        edges += first
+        edges[-1] = last + 1  # closed last bin: up to and including t_last
+        return edges[:-1], edges[1:]
     if spec.n_time_bins is not None:
         # Tonic's arithmetic, kept exactly so that the bin edges agree
         window = (last - first) // spec.n_time_bins * (1 + spec.overlap)

@@ -74,7 +74,8 @@ class EventFiles:
         self.labels = np.asarray(self.labels, dtype=np.int64)
         n = len(self.paths)
         if not self.sizes:
-            self.sizes = [os.path.getsize(self.root / p) for p in self.paths]
+            root = str(self.root)  # joined as strings: a Path per file costs more than its stat
+            self.sizes = [os.path.getsize(os.path.join(root, p)) for p in self.paths]
         lengths = {len(self.labels), len(self.names), len(self.splits), len(self.sizes)}
         if self.windows is not None:
             self.windows = np.asarray(self.windows, dtype=np.int64).reshape(-1, 2)

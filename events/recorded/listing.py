@@ -7,6 +7,7 @@ depend on the files alone, never on the file system's listing order.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -19,10 +20,22 @@ def sorted_files(folder: Path, suffixes: Sequence[str]) -> list[Path]:
     """Files directly in ``folder`` whose suffix (lower case) is in ``suffixes``, sorted by
     name with numbers compared by value (``img2`` before ``img10``; zero-padded names sort
     as plain strings do)."""
-    return sorted(
-        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes),
-        key=lambda p: natural_key(p.name),
-    )
+    # the directory entries tell regular files apart without a stat per file
+    with os.scandir(folder) as entries:
+        names = [
+            e.name
+            for e in entries
+            if os.path.splitext(e.name)[1].lower() in suffixes and e.is_file()
+        ]
+    return [folder / name for name in sorted(names, key=natural_key)]
+
+
+def relative_paths(files: Sequence[Path], root: Path) -> list[str]:
+    """``str(f.relative_to(root))`` of files that share one folder, computed once for it."""
+    if not files:
+        return []
+    folder = str(files[0].parent.relative_to(root))
+    return [os.path.join(folder, f.name) for f in files]
 
 
 def sorted_folders(folder: Path) -> list[Path]:
@@ -65,7 +78,7 @@ def class_folder_samples(
         files = sorted_files(folder, suffixes) if folder.is_dir() else []
         if not files:
             empty.append(cls)
-        paths += [str(f.relative_to(root)) for f in files]
+        paths += relative_paths(files, root)
         labels += [label] * len(files)
         names += [f"{cls}/{f.name}" for f in files]
     if empty and strict:

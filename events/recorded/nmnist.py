@@ -13,7 +13,12 @@ import numpy as np
 from snn_transfer.events.framing.pipeline import standard_pipeline
 from snn_transfer.events.recorded.description import RecordedDataset, StaticSide, missing_root
 from snn_transfer.events.recorded.files import EventFiles
-from snn_transfer.events.recorded.listing import first_base, sorted_files, sorted_folders
+from snn_transfer.events.recorded.listing import (
+    first_base,
+    relative_paths,
+    sorted_files,
+    sorted_folders,
+)
 from snn_transfer.events.recorded.loader import register_recorded
 from snn_transfer.events.static import MNIST_CLASSES, load_mnist
 from snn_transfer.events.static.images import StaticImages
@@ -48,7 +53,7 @@ def nmnist_samples(root: Path) -> EventFiles:
             )
         for folder in digits:
             files = sorted_files(folder, (".bin",))
-            paths += [str(f.relative_to(root)) for f in files]
+            paths += relative_paths(files, root)
             labels += [int(folder.name)] * len(files)
             names += [f"{part}/{folder.name}/{f.name}" for f in files]
             splits += [split] * len(files)
