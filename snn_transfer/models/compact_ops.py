@@ -264,8 +264,12 @@ class BatchNormLIF(torch.autograd.Function):
     ) -> tuple[torch.Tensor, ...]:
         x = x.contiguous()
         shape = (x.shape[0] // steps, steps, x[0].numel())
-        empty = x.new_empty(0, dtype=state_dtype(x.dtype))
-        stats: tuple[torch.Tensor, ...] = (empty, empty)
+
+        def empty() -> torch.Tensor:
+            # a new one per output: torch.compile cannot trace one tensor returned twice
+            return x.new_empty(0, dtype=state_dtype(x.dtype))
+
+        stats: tuple[torch.Tensor, ...] = (empty(), empty())
         if normalise:
             y, save_mean, save_invstd, *stats = _normalise(x, steps, per_step, weight, bias, eps)
             ctx.save_for_backward(x, weight, bias, save_mean, save_invstd)
@@ -277,7 +281,7 @@ class BatchNormLIF(torch.autograd.Function):
         ctx.normalise = normalise
         ctx.mark_non_differentiable(*stats)
         ctx.set_materialize_grads(False)
-        v_out = empty if v_seq is None else v_seq.view(x.shape)
+        v_out = empty() if v_seq is None else v_seq.view(x.shape)
         return spikes.view(x.shape), v_out, *stats
 
     @staticmethod
@@ -293,7 +297,12 @@ class BatchNormLIF(torch.autograd.Function):
             (x,) = ctx.saved_tensors
             y = x.to(state_dtype(x.dtype), copy=True)
         shape = (x.shape[0] // ctx.steps, ctx.steps, x[0].numel())
-        grads = [None if g is None else g.view(shape) for g in (grad_spikes, grad_v_seq)]
+        # an output nothing read has no gradient (None), or an empty one where torch.compile
+        # traces the backward
+        grads = [
+            None if g is None or g.numel() == 0 else g.view(shape)
+            for g in (grad_spikes, grad_v_seq)
+        ]
         grad_y = lif_backward(y.view(shape), *grads, ctx.params).view(y.shape)
         if not ctx.normalise:
             return grad_y.to(x.dtype).view(x.shape), None, None, *none
