@@ -58,7 +58,7 @@ def unpack_bits(packed: torch.Tensor, shape: torch.Size, dtype: torch.dtype) -> 
 def compute_dtype(x: torch.Tensor) -> torch.dtype:
     """The dtype a convolution of ``x`` runs in: autocast's where it is on, else ``x``'s."""
     device = x.device.type
-    if torch.is_autocast_enabled(device):
+    if device in ("cpu", "cuda") and torch.is_autocast_enabled(device):
         return torch.get_autocast_dtype(device)
     return x.dtype
 
