@@ -28,6 +28,12 @@ statistics from the event branch). The variants of each case:
 * ``eager-bf16``, ``compiled-bf16``: the same under ``amp: bf16`` (autocast on the CPU too;
   the objective in float32).
 
+On CUDA (``cuda-`` variants) the default neuron is our fused CuPy LIF, which the compact path
+leaves to its own kernel (``cuda-eager`` runs the modules' forward with it); ``-sj`` is
+SpikingJelly 2.0's ``LIFNode`` in the modules' forward (the previous path with its neuron),
+``cuda-compact`` the compact path with the torch neuron loop (``neuron_backend:
+spikingjelly``).
+
 Each variant lives in its own subprocess, so one variant's allocations, compile workers and
 freed-but-kept heap never count for another; the memory helpers are those of
 ``scripts/bench_models.py``. ``compiled`` is what the trainer's ``compile: true`` does: the
@@ -97,13 +103,13 @@ VARIANTS = (
     Variant("compiled", "cpu", True, "auto", True, "none"),
     Variant("eager-bf16", "cpu", False, "auto", True, "bf16"),
     Variant("compiled-bf16", "cpu", True, "auto", True, "bf16"),
-    Variant("cuda-previous", "cuda", False, "auto", False, "none"),
+    Variant("cuda-eager-sj", "cuda", False, "spikingjelly", False, "none"),
+    Variant("cuda-compiled-sj", "cuda", True, "spikingjelly", False, "none"),
+    Variant("cuda-compact", "cuda", False, "spikingjelly", True, "none"),
     Variant("cuda-eager", "cuda", False, "auto", True, "none"),
     Variant("cuda-compiled", "cuda", True, "auto", True, "none"),
     Variant("cuda-eager-bf16", "cuda", False, "auto", True, "bf16"),
     Variant("cuda-compiled-bf16", "cuda", True, "auto", True, "bf16"),
-    Variant("cuda-eager-sj", "cuda", False, "spikingjelly", False, "none"),
-    Variant("cuda-compiled-sj", "cuda", True, "spikingjelly", False, "none"),
 )
 # (ours, peer, what is compared)
 COMPARISONS = (
@@ -113,12 +119,12 @@ COMPARISONS = (
     ("compiled-bf16", "previous", "CPU: compact compiled bf16 vs previous path eager"),
     ("compiled", "previous-compiled", "CPU compiled: compact vs previous path"),
     ("compiled", "eager", "CPU: torch.compile vs eager (compact)"),
-    ("cuda-eager", "cuda-previous", "CUDA eager: compact vs previous path (fused LIF)"),
-    ("cuda-compiled", "cuda-eager", "CUDA: torch.compile vs eager (fused LIF)"),
-    ("cuda-eager-bf16", "cuda-eager", "CUDA eager: bf16 vs float32 (fused LIF)"),
-    ("cuda-compiled-bf16", "cuda-previous", "CUDA: compiled bf16 vs previous path eager"),
     ("cuda-eager", "cuda-eager-sj", "CUDA eager: fused CuPy LIF vs SpikingJelly LIFNode"),
     ("cuda-compiled", "cuda-compiled-sj", "CUDA compiled: fused CuPy LIF vs SpikingJelly LIFNode"),
+    ("cuda-compact", "cuda-eager-sj", "CUDA eager: compact (torch LIF) vs SpikingJelly LIFNode"),
+    ("cuda-compiled", "cuda-eager", "CUDA: torch.compile vs eager (fused LIF)"),
+    ("cuda-eager-bf16", "cuda-eager", "CUDA eager: bf16 vs float32 (fused LIF)"),
+    ("cuda-compiled-bf16", "cuda-eager-sj", "CUDA: fused compiled bf16 vs SpikingJelly LIFNode"),
 )
 
 
