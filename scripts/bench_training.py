@@ -44,7 +44,8 @@ so that load from other processes on the machine hits them alike. Throughput is 
 per second of the median timed iteration. Peak memory on a CPU is the peak resident set size
 during the timed iterations above the resident size before them (gradients dropped and the heap
 trimmed first); on CUDA it is ``torch.cuda.max_memory_allocated`` during the timed iterations
-above what was allocated before them. Per sample: divided by the batch.
+above what was allocated before them. Per sample: divided by the batch. After each timed iteration (untimed) a worker hands its freed
+heap back to the system, so the workers waiting for their turn hold only what is live.
 
 Comparisons (ratio = ours / peer samples per second; > 1 means ours is faster; memory ratio =
 ours / peer peak memory): every variant of ours against ``previous``; compiled against
@@ -237,6 +238,9 @@ def run_worker(args: argparse.Namespace) -> None:
         step()
         sync()
         times.append(time.perf_counter() - start)
+        # untimed: hand freed memory back, so that the variants waiting for their turn hold
+        # only what is live (six of them at batch 16 would not fit otherwise)
+        _trim_heap()
         _send({"s": times[-1]})
     if cuda:
         peak = torch.cuda.max_memory_allocated(device)
