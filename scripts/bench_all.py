@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from render_benchmarks import REPO, SECTIONS, render  # noqa: E402
+from render_benchmarks import REPO, SCRIPTS, SECTIONS, render  # noqa: E402
 
 PACKAGES = ("torch", "tonic", "spikingjelly", "numpy", "h5py", "cupy-cuda13x", "cupy-cuda12x")
 
@@ -49,7 +49,7 @@ class Bench:
 
     @property
     def script(self) -> Path:
-        return REPO / "scripts" / f"bench_{self.name}.py"
+        return REPO / SCRIPTS.get(self.name, f"scripts/bench_{self.name}.py")
 
 
 BENCHES: tuple[Bench, ...] = (
@@ -60,6 +60,7 @@ BENCHES: tuple[Bench, ...] = (
     Bench("training", threads=True),
     Bench("models", threads=True),
     Bench("kernels", cuda_only=True),
+    Bench("gpu_estimate"),
 )
 assert [b.name for b in BENCHES] == list(SECTIONS)
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# GPU check of the fused kernels (snn_transfer.kernels): the `cuda` tests, then the kernel
-# benchmark against SpikingJelly 2.0 and a torch loop. Sized to finish in under 6 minutes on
-# one GPU; exits 0 without doing anything where torch sees no GPU.
+# GPU check of the fused kernels (snn_transfer.kernels): the `cuda` tests, the kernel
+# benchmark against SpikingJelly 2.0 and a torch loop, then the training iteration's CUDA
+# variants (scripts/bench_training.py, the measured side of scripts/estimate_gpu.py). Sized to
+# finish in under 13 minutes on one GPU; exits 0 without doing anything where torch sees no GPU.
 #
 # Needs torch and CuPy. SpikingJelly and loguru are installed from the wheels in .whl/
 # (scripts/fetch_gpu_wheels.sh) into /tmp/site when .whl/ is there, so the machine needs no
@@ -103,6 +104,15 @@ timeout 170 "$PY" "$ROOT/scripts/bench_kernels.py" --json "$OUT/bench.json" 2>&1
     | tee "$OUT/bench.log"
 bench=${PIPESTATUS[0]}
 echo "gpu_check: benchmark exit $bench after $(elapsed)"
-grep -h "passed\|failed\|skipped\|no CUDA\|^goal" "$OUT/pytest.log" "$OUT/bench.log" >"$OUT/summary.txt" || true
+# 4. one transfer iteration at the reference's math, batch 60 (half the recipe's; every
+#    variant lives at once in its own process): SpikingJelly's LIFNode vs our fused LIF,
+#    bf16, compiled, and the compact path; figures to set beside scripts/estimate_gpu.py's
+timeout 420 "$PY" "$ROOT/scripts/bench_training.py" --math reference --batches 60 --repeats 5 \
+    --variants cuda-eager-sj,cuda-eager,cuda-eager-bf16,cuda-compact,cuda-compiled-bf16 \
+    --json "$OUT/training.json" 2>&1 | tee "$OUT/training.log"
+training=${PIPESTATUS[0]}
+echo "gpu_check: training benchmark exit $training after $(elapsed)"
+grep -h "passed\|failed\|skipped\|no CUDA\|^goal\|vs previous" "$OUT/pytest.log" "$OUT/bench.log" \
+    "$OUT/training.log" >"$OUT/summary.txt" || true
 rm -rf "$WORK"
-[ "$tests" = 0 ] && [ "$bench" = 0 ]
+[ "$tests" = 0 ] && [ "$bench" = 0 ] && [ "$training" = 0 ]

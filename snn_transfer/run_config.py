@@ -120,6 +120,16 @@ class TransferConfig:
     it; ``test`` is the paper's parity setting (best epoch on test), labelled as such.
     ``parity_no_sliding_drops_alignment`` reproduces the reference's "no sliding" ablation,
     which also drops the alignment loss.
+    ``amp``: mixed precision of the forward (``none``, ``bf16``, ``fp16``): ``bf16`` autocasts
+    on a GPU and on a CPU (convolutions in bfloat16; ``vggsnn`` and ``tiny`` keep BatchNorm
+    statistics, neuron states and the alignment layer's potentials in float32), ``fp16`` on a
+    GPU only (float32 on a CPU); the objective always runs in float32.
+    ``model.options.compact`` (``vggsnn``, ``tiny``; default on): training runs the
+    Conv-BatchNorm-LIF stack through ``snn_transfer.models.compact``, which keeps spikes as
+    bits and recomputes BatchNorm and the neuron in the backward, with per-step BatchNorm as
+    one call: the same outputs, gradients and running statistics as the layers' own forward
+    (off), with about a quarter of its activation memory. Evaluation, forward hooks,
+    SyncBatchNorm and our fused CUDA neuron run the layers themselves.
 
     With several processes (torchrun): ``distributed_alignment`` ``global`` computes CKA, MMD
     or CORAL on the features of the whole global batch, gathered from all ranks with

@@ -27,10 +27,22 @@ class TrainingDiverged(SnnTransferError):
 
 
 def autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """The mixed-precision context of ``amp`` (``none``, ``bf16``, ``fp16``); CUDA only."""
-    if amp == "none" or device.type != "cuda":
+    """The mixed-precision context of ``amp`` (``none``, ``bf16``, ``fp16``): on CUDA both,
+    on a CPU ``bf16`` only (``fp16`` runs in float32 there, as ``none``)."""
+    if amp == "none" or device.type not in ("cuda", "cpu"):
         return contextlib.nullcontext()
+    if device.type == "cpu":
+        if amp != "bf16":
+            return contextlib.nullcontext()
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+
+def _full_precision(device: torch.device) -> contextlib.AbstractContextManager:
+    """Autocast off (it is only switched off where it could be on)."""
+    if device.type in ("cuda", "cpu"):
+        return torch.autocast(device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def _as_float(tensor: torch.Tensor | None) -> torch.Tensor | None:
@@ -56,7 +68,9 @@ def training_step(
     module (or its DDP / compiled wrapper); ``static`` and ``event`` are ``[T, B, P, H, W]``
     (``static`` None: the baseline, event branch only), ``labels`` ``[B]``. ``loss``: the
     objective's constants. ``scaler``: the fp16 gradient scaler (None: plain backward).
-    ``autocast``: the mixed-precision context of the forward and the objective.
+    ``autocast``: the mixed-precision context of the forward; the objective runs in float32
+    outside it (its Gram matrices over features of thousands of values lose too much in
+    bf16 or fp16).
     ``gather``: applied to both branches' features before the alignment term (the global
     batch under torchrun; None: the features as they are). Returns the loss, its terms (detached) and the model's output.
     """
@@ -67,6 +81,7 @@ def training_step(
 
     with autocast():
         out, domain = forward(static, event)
+    with _full_precision(out.event_logits.device):
         total, terms = transfer_objective(
             loss,
             labels,

@@ -101,20 +101,36 @@ def training_json() -> dict:
                 "compile_s": 61.5 if compiled else 0.0, "threads": 1}  # fmt: skip
 
     variants = {
-        "eager": variant("eager", False, 0.25, 3000 * 2**20),
+        "previous": variant("previous", False, 0.25, 3000 * 2**20),
         "compiled": variant("compiled", True, 0.4, 1500 * 2**20),
     }
     comparison = {
-        "comparison": "CPU: torch.compile vs eager", "ours": "compiled", "peer": "eager",
-        "ours_samples_per_s": 0.4, "peer_samples_per_s": 0.25, "ratio": 1.6,
+        "comparison": "CPU: compact compiled vs previous path eager", "ours": "compiled",
+        "peer": "previous", "ours_samples_per_s": 0.4, "peer_samples_per_s": 0.25, "ratio": 1.6,
         "ours_peak_bytes": 1500 * 2**20, "peer_peak_bytes": 3000 * 2**20, "memory_ratio": 0.5,
+        "vs_reference_derived": {"ratio": [1.76, 1.92], "memory_ratio": [0.455, 0.475]},
     }  # fmt: skip
     case = {"model": "vggsnn", "classes": 101, "steps": 10, "batch": 8, "size": 48,
-            "variants": variants, "comparisons": [comparison]}  # fmt: skip
+            "math": "reference", "variants": variants, "comparisons": [comparison]}  # fmt: skip
     tiny = {**case, "model": "tiny", "steps": 8, "batch": 32, "size": 34, "comparisons": [],
+            "math": "default",
             "variants": {"eager": {"variant": "eager", "error": "RuntimeError: boom"}}}  # fmt: skip
     return {"quick": False, "repeats": 3, "warmup": 1, "threads": 1, "slide_probability": 0.5,
+            "reference_vs_previous": {"samples_per_s": [1.1, 1.2], "peak_bytes": [0.91, 0.95]},
             "cuda": None, "cases": [case, tiny], "errors": ["tiny eager: RuntimeError: boom"]}  # fmt: skip
+
+
+def gpu_estimate_json() -> dict:
+    row = {"path": "fused", "amp": "bf16", "flops": 19.6e12, "memory_bytes": 87.5e9,
+           "estimate_s": 0.138, "estimate_hours": 0.75, "estimate_memory_bytes": 18.5e9}  # fmt: skip
+    gpus = {"H200": {"bf16": 989e12, "tf32": 495e12, "bandwidth": 4.8e12, "memory": 141e9},
+            "A100-40G": {"bf16": 312e12, "tf32": 156e12, "bandwidth": 1.555e12,
+                         "memory": 40e9}}  # fmt: skip
+    reference = {"gpu": "A100-40G", "hours": 4.5, "memory_bytes": 38e9,
+                 "seconds_per_iteration": 0.831}  # fmt: skip
+    return {"recipe": {"model": "vggsnn", "steps": 10, "size": 48, "batch": 120, "epochs": 300},
+            "iterations": 19500, "gpus": gpus, "reference": reference, "time_factor": 3.62,
+            "memory_factor": 0.93, "rows": [row], "estimate": True}  # fmt: skip
 
 
 def models_json() -> dict:
@@ -147,6 +163,7 @@ FIXTURES = {
     "training": training_json,
     "models": models_json,
     "kernels": kernels_json,
+    "gpu_estimate": gpu_estimate_json,
 }
 
 
@@ -189,6 +206,7 @@ def test_render_makes_a_table_per_benchmark(tmp_path):
     for title in ("Framing", "Reading", "Preprocessing a dataset", "Frame cache",
                   "Training throughput",
                   "Model forward + backward", "Neuron kernel (CUDA)", "Machine",
+                  "N-Caltech101 on one H200 (estimate)",
                   "Transfer gain on real images", "Paper-scale runs"):  # fmt: skip
         assert f"\n## {title}\n" in page
     # framing: per call in us and Mev/s to three digits, ratio ours / Tonic
@@ -209,9 +227,18 @@ def test_render_makes_a_table_per_benchmark(tmp_path):
     assert "| n-mnist | 10,000 | 4,322 | 34x34 | 2 | 4,000 | 500 (2) | 8.00x | yes |" in page
     assert "| 400 x 10x2x48x48 | 0 | ours | tonic | 4,321 | 346 | 12.50x | 38.0 | 9.50 |" in page
     assert "| 400 x 10x2x48x48 | 2 | ours | tonic | 2,468 | 617 | 4.00x | 38.0 | 9.50 |" in page
-    training = "| vggsnn T=10 B=8 48x48 | CPU: torch.compile vs eager | 0.400 | 0.250 | 1.60x "
-    assert training + "| 1,500 | 3,000 | 61.5 |" in page
-    assert "- tiny T=8 B=32 34x34 eager: RuntimeError: boom" in page
+    training = "| vggsnn T=10 B=8 48x48, reference math | CPU: compact compiled vs previous "
+    training += "path eager | 0.400 | 0.250 | 1.60x | 188 | 375 | 0.50x | 1.76-1.92x / 0.46-0.47x "
+    assert training + "| 61.5 |" in page
+    assert "- tiny T=8 B=32 34x34, default math eager: RuntimeError: boom" in page
+    assert "times `previous` / reference = 1.1-1.2x samples/s and 0.91-0.95x peak" in page
+    # the GPU estimate: the reference measured, ours marked as estimates
+    measured = "| reference, measured (A100-40G, its README) | float32 (TF32) | - | - | 0.831 | "
+    assert measured + "4.50 | 38.0 |" in page
+    estimate = "| **estimate** H200: our fused CuPy LIF, modules' forward | bf16 | 19.6 | 87.5 | "
+    assert estimate + "0.138 | 0.750 | 18.5 |" in page
+    assert "**Estimates, not measurements**" in page
+    assert "[`scripts/estimate_gpu.py`](scripts/estimate_gpu.py)" in page
     assert "| vggsnn T=10 B=16 48x48 | 5.00 | 12.5 | 2.50x | 1,024 | 2,048 | 95.0 | 0 |" in page
     kernel = "| 10 | float32 | triangle | 0.512 | 1.02 | 2.00x | 0.600 | 1.50 | 2.50x | 5.12 "
     assert kernel + "| 10.00x | 180 | 360 |" in page

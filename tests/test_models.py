@@ -40,8 +40,8 @@ def frames(shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
 
 def test_registry_lists_the_four_models():
     assert list_models() == ["resnet18", "scnn", "tiny", "vggsnn"]
-    assert model_options("tiny") == {"bn_mode": "shared", "bn": True}
-    assert model_options("vggsnn") == {"bn_mode": "shared"}
+    assert model_options("tiny") == {"bn_mode": "shared", "bn": True, "compact": True}
+    assert model_options("vggsnn") == {"bn_mode": "shared", "compact": True}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

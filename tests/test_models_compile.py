@@ -53,3 +53,25 @@ def test_compiled_tiny_matches_eager_in_a_training_step():
     assert len(grads[0]) == len(grads[1]) == 8  # three convs with bias, the event head
     for eager_grad, comp_grad in zip(*grads, strict=True):
         torch.testing.assert_close(comp_grad, eager_grad, rtol=1e-3, atol=1e-3)
+
+
+def test_compiled_compact_path_matches_the_eager_modules():
+    # per-step BatchNorm through the compact path, compiled, against the modules in eager
+    torch.manual_seed(0)
+    plain = create_model("tiny", 5, bn_mode="per_step", compact=False)
+    compact = create_model("tiny", 5, bn_mode="per_step", compact=True)
+    compact.load_state_dict(plain.state_dict())
+    x = frames(4)
+    results = []
+    for model, fn in ((plain, plain), (compact, torch.compile(compact))):
+        logits, features = fn(x, return_features=True)
+        (logits.square().sum() + features.sum()).backward()
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        results.append((logits.detach(), features.detach(), grads, model.state_dict()))
+    (logits, features, grads, state), want = results[1], results[0]
+    torch.testing.assert_close(logits, want[0], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(features, want[1], rtol=1e-4, atol=1e-4)
+    for got, expected in zip(grads, want[2], strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-3)
+    for name, buffer in want[3].items():
+        torch.testing.assert_close(state[name], buffer, rtol=1e-5, atol=1e-6, msg=name)

@@ -51,23 +51,38 @@ def check_variant(result: dict, batch: int, repeats: int) -> None:
 
 
 def test_quick_eager_writes_the_json(tmp_path):
-    done, result = run_quick(tmp_path, "--no-compile")
+    done, result = run_quick(tmp_path, "--no-compile", "--math", "reference")
     assert result["quick"] is True and result["errors"] == [] and result["cuda"] is None
     assert (result["repeats"], result["warmup"], result["slide_probability"]) == (3, 1, 0.5)
+    assert result["maths"] == {"reference": {"bn_mode": "per_step", "bn_running_stats": "both"}}
     (case,) = result["cases"]
     sizes = (case["model"], case["classes"], case["steps"], case["batch"], case["size"])
-    assert sizes == ("tiny", 10, 2, 4, 34)
-    assert list(case["variants"]) == ["eager"] and case["comparisons"] == []
-    check_variant(case["variants"]["eager"], batch=4, repeats=3)
-    assert case["variants"]["eager"]["compile_s"] == 0.0
-    assert "tiny T=2 B=4 34x34 eager: " in done.stdout and " samples/s (" in done.stdout
+    assert sizes == ("tiny", 10, 2, 4, 34) and case["math"] == "reference"
+    assert list(case["variants"]) == ["previous", "eager", "eager-bf16"]
+    for name, compact, amp in (("previous", False, "none"), ("eager", True, "none"),
+                               ("eager-bf16", True, "bf16")):  # fmt: skip
+        variant = case["variants"][name]
+        check_variant(variant, batch=4, repeats=3)
+        assert (variant["compact"], variant["amp"], variant["compile_s"]) == (compact, amp, 0.0)
+        assert variant["peak_bytes_per_sample"] == variant["peak_bytes"] / 4
+    rows = {(r["ours"], r["peer"]): r for r in case["comparisons"]}
+    assert list(rows) == [("eager", "previous"), ("eager-bf16", "previous")]
+    for row in rows.values():
+        low, high = row["vs_reference_derived"]["ratio"]
+        assert (low, high) == pytest.approx((row["ratio"] * 1.1, row["ratio"] * 1.2))
+        low, high = row["vs_reference_derived"]["memory_ratio"]
+        assert (low, high) == pytest.approx(
+            (row["memory_ratio"] * 0.91, row["memory_ratio"] * 0.95)
+        )
+    assert "tiny T=2 B=4 34x34 reference math eager: " in done.stdout
+    assert "eager vs the reference (derived, not measured here" in done.stdout
 
 
 @pytest.mark.slow  # torch.compile of both branches and the backward: ~30 s with a warm cache
 def test_quick_compiled_against_eager(tmp_path):
-    done, result = run_quick(tmp_path)
+    done, result = run_quick(tmp_path, "--variants", "eager,compiled", "--math", "default")
     (case,) = result["cases"]
-    assert list(case["variants"]) == ["eager", "compiled"]
+    assert list(case["variants"]) == ["eager", "compiled"] and case["math"] == "default"
     for name in ("eager", "compiled"):
         check_variant(case["variants"][name], batch=4, repeats=3)
     compiled = case["variants"]["compiled"]
@@ -79,7 +94,10 @@ def test_quick_compiled_against_eager(tmp_path):
     assert row["peer_samples_per_s"] == case["variants"]["eager"]["samples_per_s"]
     assert row["ratio"] == pytest.approx(row["ours_samples_per_s"] / row["peer_samples_per_s"])
     assert row["memory_ratio"] == pytest.approx(row["ours_peak_bytes"] / row["peer_peak_bytes"])
-    assert f"CPU: torch.compile vs eager: ours {row['ours_samples_per_s']:.1f}" in done.stdout
+    assert (
+        f"CPU: torch.compile vs eager (compact): ours {row['ours_samples_per_s']:.2f}"
+        in done.stdout
+    )
     assert f"{row['ratio']:.2f}x" in done.stdout
 
 
@@ -92,6 +110,7 @@ def test_compare_pairs_the_variants_that_ran():
         "cuda-eager-sj": {"variant": "cuda-eager-sj", "error": "boom"},
     }
     (row,) = bench.compare(variants)
+    assert bench.versus_reference(row) is None  # only against the previous path
     assert (row["ours"], row["peer"], row["ratio"], row["memory_ratio"]) == (
         "compiled",
         "eager",
@@ -106,7 +125,7 @@ def test_a_failing_variant_is_recorded_and_the_others_still_run():
     bench = load_script()
     args = argparse.Namespace(warmup=1, threads=1, repeats=2)
     case = ("tiny", 10, 2, 2, 34)
-    variants = bench.measure(args, case, ["cuda-eager", "eager"])
+    variants = bench.measure(args, case, ["cuda-eager", "eager"], "reference")
     assert variants["cuda-eager"]["variant"] == "cuda-eager"
     assert variants["cuda-eager"]["error"]  # the worker's last line of stderr
     assert len(variants["eager"]["times_s"]) == 2 and variants["eager"]["samples_per_s"] > 0

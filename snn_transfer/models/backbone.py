@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from snn_transfer.errors import ConfigError
+from snn_transfer.models.compact import compact_applies, plan_features, run_compact
 from snn_transfer.models.neurons import neuron_types
 
 HEADS: tuple[str, ...] = ("static", "event")
@@ -91,6 +92,8 @@ class SpikingBackbone(nn.Module):
 
     num_classes: int
     in_channels: int = 2
+    #: train ``features`` through ``models.compact`` (same results, less memory) where it applies
+    compact: bool = False
 
     def collect_neurons(self) -> None:
         """Collect the stateful neuron layers once the model is built."""
@@ -113,6 +116,18 @@ class SpikingBackbone(nn.Module):
                 f"{type(self).__name__} expects input [T, B, {self.in_channels}, H, W], "
                 f"got {list(x.shape)}"
             )
+
+    def run_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``self.features`` (a stack ending with the tap LIF) over ``x`` ``[T, B, C, H, W]``:
+        ``(spikes [T, B, ...], v_seq [T, B, ...] of its last layer)``. With ``compact`` and
+        where ``models.compact`` applies (training), its compact path; the modules otherwise."""
+        features = self.features
+        if self.compact:
+            blocks = plan_features(features)
+            if compact_applies(features, blocks, x):
+                return run_compact(blocks, x)
+        spikes = features(x)
+        return spikes, features[-1].v_seq
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``x`` ``[T, B, C, H, W]`` -> (head input ``[T, B, F]``, features ``[T, B, D]``)."""

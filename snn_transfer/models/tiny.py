@@ -34,10 +34,16 @@ class TinySNN(SpikingBackbone):
     """``[T, B, 2, H, W]`` (H, W >= 16) -> logits ``[T, B, K]``, features ``[T, B, D]``."""
 
     def __init__(
-        self, num_classes: int, neuron: NeuronConfig, bn_mode: str = "shared", bn: bool = True
+        self,
+        num_classes: int,
+        neuron: NeuronConfig,
+        bn_mode: str = "shared",
+        bn: bool = True,
+        compact: bool = True,
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
+        self.compact = compact
         blocks: list[nn.Module] = []
         channels = self.in_channels
         for i, width in enumerate(WIDTHS):
@@ -68,15 +74,21 @@ class TinySNN(SpikingBackbone):
             raise ValueError(f"tiny needs frames of at least 16x16, got {list(x.shape[-2:])}")
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        spikes = self.features(x)
-        features = self.features[-1].v_seq.flatten(2)
-        return self.pool(spikes).flatten(2), features
+        spikes, features = self.run_features(x)
+        return self.pool(spikes).flatten(2), features.flatten(2)
 
 
 @register_model("tiny")
 def tiny(
-    num_classes: int, *, neuron: NeuronConfig, bn_mode: str = "shared", bn: bool = True
+    num_classes: int,
+    *,
+    neuron: NeuronConfig,
+    bn_mode: str = "shared",
+    bn: bool = True,
+    compact: bool = True,
 ) -> TinySNN:
-    """Small conv SNN for 32..34 pixel frames; ``bn=False`` drops BatchNorm."""
+    """Small conv SNN for 32..34 pixel frames; ``bn=False`` drops BatchNorm; ``compact`` as
+    ``vggsnn``'s."""
     check_bn_mode(bn_mode)
-    return TinySNN(num_classes, neuron, bn_mode, check_bool("bn", bn))
+    compact = check_bool("compact", compact)
+    return TinySNN(num_classes, neuron, bn_mode, check_bool("bn", bn), compact)

@@ -21,9 +21,10 @@ import torch
 from spikingjelly.activation_based import layer
 from torch import nn
 
+from snn_transfer.models._checks import check_bool
 from snn_transfer.models.backbone import SpikingBackbone
 from snn_transfer.models.neurons import NeuronConfig, make_lif
-from snn_transfer.models.norm import SeqBatchNorm2d
+from snn_transfer.models.norm import SeqBatchNorm2d, check_bn_mode
 from snn_transfer.models.registry import register_model
 
 # "A" is a 2x2 average pooling
@@ -34,9 +35,16 @@ INPUT_SIZE = 48
 class VGGSNN(SpikingBackbone):
     """VGGSNN: ``[T, B, 2, 48, 48]`` -> logits ``[T, B, K]``, features ``[T, B, 18432]``."""
 
-    def __init__(self, num_classes: int, neuron: NeuronConfig, bn_mode: str = "shared") -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        neuron: NeuronConfig,
+        bn_mode: str = "shared",
+        compact: bool = True,
+    ) -> None:
         super().__init__()
         self.num_classes = num_classes
+        self.compact = compact
         body = VGGSNN_LAYOUT[:-1]  # the final pooling follows the feature tap
         tap = max(i for i, width in enumerate(body) if width != "A")
         blocks: list[nn.Module] = []
@@ -65,12 +73,16 @@ class VGGSNN(SpikingBackbone):
             raise ValueError(f"vggsnn expects 48x48 frames, got {x.shape[-2]}x{x.shape[-1]}")
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        spikes = self.features(x)
-        features = self.features[-1].v_seq.flatten(2)
-        return self.pool(spikes).flatten(2), features
+        spikes, features = self.run_features(x)
+        return self.pool(spikes).flatten(2), features.flatten(2)
 
 
 @register_model("vggsnn")
-def vggsnn(num_classes: int, *, neuron: NeuronConfig, bn_mode: str = "shared") -> VGGSNN:
-    """VGGSNN of the N-Caltech101 recipe (48x48 input); ``bn_mode`` 'shared' or 'per_step'."""
-    return VGGSNN(num_classes, neuron, bn_mode)
+def vggsnn(
+    num_classes: int, *, neuron: NeuronConfig, bn_mode: str = "shared", compact: bool = True
+) -> VGGSNN:
+    """VGGSNN of the N-Caltech101 recipe (48x48 input); ``bn_mode`` 'shared' or 'per_step';
+    ``compact`` trains through ``models.compact`` (same results, less memory; False: the
+    SpikingJelly layers' own forward)."""
+    check_bn_mode(bn_mode)
+    return VGGSNN(num_classes, neuron, bn_mode, check_bool("compact", compact))
