@@ -37,7 +37,6 @@ import multiprocessing as mp
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -277,7 +276,8 @@ def write_report(rows, base, args, minutes: float, out: Path, planned: int) -> s
         f"images first. Data split fixed, seeds vary the training; test accuracy at the epoch "
         f"picked on validation. Recordings emulated as another sensor than the emulator's "
         f"defaults. {len(rows)} of {planned} planned runs; "
-        f"{minutes:.0f} min of training ({args.jobs} at a time). Reproduce: `python "
+        f"run times add up to {minutes:.0f} min (about {minutes / max(args.jobs, 1):.0f} min of "
+        f"wall time {args.jobs} at a time). Reproduce: `python "
         f"scripts/transfer_gain.py --jobs {args.jobs}{' --quick' if args.quick else ''}"
         f"{' --augment-study' if args.augment_study else ''}`.",
         "",
@@ -359,12 +359,10 @@ def main(argv: list[str] | None = None) -> int:
             )
     runs = plan(args)
     out.mkdir(parents=True, exist_ok=True)
-    started = time.time()
     if args.report_only:
         rows = [row for run in runs if (row := finished_row(run, str(out)))]
         if not rows:
             sys.exit(f"error: no finished run under {out / 'runs'}; run the sweep first")
-        minutes = sum(r["seconds"] for r in rows) / 60 / max(args.jobs, 1)
     else:
         # emulate and frame once, in this process, before the workers share the files
         for dataset in args.datasets:
@@ -382,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows = pool.map(train_one, jobs, chunksize=1)
         else:
             rows = [train_one(job) for job in jobs]
-        minutes = (time.time() - started) / 60
+    # the runs' own times (a resumed sweep's earlier runs included), not this call's wall time
+    minutes = sum(r["seconds"] for r in rows) / 60
     text = write_report(rows, base, args, minutes, out, len(runs))
     print()
     print(text)
