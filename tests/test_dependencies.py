@@ -20,11 +20,7 @@ IMPLIED = {"torch.utils.tensorboard": "tensorboard"}
 # optional features: imported only where they are used, declared in an extra
 OPTIONAL = {"cupy": ("cuda12", "cuda13"), "nir": ("nir",), "nirtorch": ("nir",)}
 # declared although the package does not import it (yet), with the reason
-NOT_IMPORTED = {
-    # the Tonic datasets and transforms of issue #17 go into events/; the tests and
-    # benchmarks compare our framing and readers with Tonic's
-    "tonic",
-}
+NOT_IMPORTED: set[str] = set()
 
 
 def _name(requirement: str) -> str:

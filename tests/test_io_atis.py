@@ -311,3 +311,53 @@ def test_single_block_with_a_marker_equals_tonic(tmp_path):
     assert theirs["t"].tolist() == [10, 20, 5 + 2**13]
     for field in "xyp":
         np.testing.assert_array_equal(ours[field], theirs[field])
+
+
+# --- the compiled decoder (numba) against the numpy one it replaces ---------------------------
+
+
+@pytest.mark.parametrize("size", [None, (34, 34, 2), (240, 180, 2)], ids=["none", "34", "240"])
+def test_compiled_and_numpy_decoders_agree(rng, size):
+    from snn_transfer.events.io.atis import (
+        BLOCK_RECORDS,
+        _compiled_decoder,
+        _decode_clean,
+        _decode_fast,
+    )
+
+    assert _compiled_decoder() is not None, "numba is a dependency: the compiled path runs"
+    cases = []
+    for n in (0, 1, 4325, BLOCK_RECORDS + 77):
+        events = random_events(rng, n, (34, 34, 2), t_max=TIME_PERIOD - 1)
+        cases.append(encode_atis(events).reshape(-1))
+    clean = cases[2]
+    for column, value in ((0, 40), (0, 255), (1, 34), (1, OVERFLOW_Y), (1, 250)):
+        damaged = clean.copy().reshape(-1, 5)
+        damaged[3000, column] = value
+        cases.append(damaged.reshape(-1))
+    back = clean.copy().reshape(-1, 5)
+    back[[2000, 2001]] = back[[2001, 2000]]  # swap two records: time goes back once
+    cases.append(back.reshape(-1))
+    outcomes = set()
+    for raw in cases:
+        raw = np.frombuffer(raw.tobytes(), np.uint8)  # read-only, as read_bytes returns it
+        ours, numpy_only = _decode_fast(raw, size), _decode_clean(raw, size)
+        assert (ours is None) == (numpy_only is None)
+        if ours is not None:
+            np.testing.assert_array_equal(ours, numpy_only)
+        outcomes.add(ours is None)
+    assert outcomes == {True, False}  # both the clean and the refused cases were seen
+
+
+def test_read_atis_without_numba_gives_the_same_events_and_errors(tmp_path, rng, monkeypatch):
+    from snn_transfer.events.io import atis
+
+    events = random_events(rng, 4325, (34, 34, 2), t_max=TIME_PERIOD - 1)
+    path = tmp_path / "a.bin"
+    write_atis(path, events)
+    compiled = read_atis(path, sensor_size=(34, 34, 2)).events
+    monkeypatch.setattr(atis, "_compiled_decoder", lambda: None)
+    np.testing.assert_array_equal(read_atis(path, sensor_size=(34, 34, 2)).events, compiled)
+    np.testing.assert_array_equal(compiled, events)
+    with pytest.raises(EventFormatError, match="outside the sensor"):
+        read_atis(path, sensor_size=(20, 20, 2))

@@ -27,6 +27,7 @@ stream. Recordings are time-sorted; a decreasing timestamp raises ``EventFormatE
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -188,6 +189,58 @@ def _decode_clean(raw: np.ndarray, sensor_size: SensorSize | None) -> np.ndarray
     return events
 
 
+def _decode_loop(raw: np.ndarray, out: np.ndarray, x_limit: int, y_limit: int) -> int:
+    """Decode the whole 5-byte records of ``raw`` into ``out`` (``EVENT_DTYPE``, one slot
+    per record) in one pass, checking as it goes: returns -1 when every record has
+    ``x < x_limit``, ``y < y_limit`` (so no overflow marker for a limit of at most 240) and
+    timestamps never decrease, otherwise the index of the first record that breaks one of
+    them (``out`` is then partly written). Compiled by :func:`_compiled_decoder`."""
+    last = 0
+    for i in range(len(raw) // RECORD_BYTES):
+        r = RECORD_BYTES * i
+        x, y, high = raw[r], raw[r + 1], raw[r + 2]
+        t = ((high & 0x7F) << 16) | (raw[r + 3] << 8) | raw[r + 4]
+        if x >= x_limit or y >= y_limit or t < last:
+            return i
+        last = t
+        event = out[i]
+        event.x = x
+        event.y = y
+        event.t = t
+        event.p = high >> 7
+    return -1
+
+
+@functools.cache
+def _compiled_decoder() -> Callable[[np.ndarray, np.ndarray, int, int], int] | None:
+    """``_decode_loop`` compiled by numba (cached on disk after the first process), or None
+    when numba cannot be imported: ``_decode_clean`` then does the same with numpy.
+
+    One compiled pass costs about a fifth of the dozen numpy calls it replaces on a file of
+    N-MNIST's size (4,300 events), where per-call overhead is most of the work, and stays
+    ahead on large files (one pass over the bytes, no temporaries). numba is imported here,
+    on the first read, not when the package is imported.
+    """
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba comes with the package's dependencies
+        return None
+    return numba.njit(cache=True, nogil=True, boundscheck=False)(_decode_loop)
+
+
+def _decode_fast(raw: np.ndarray, sensor_size: SensorSize | None) -> np.ndarray | None:
+    """What ``_decode_clean`` returns, with the compiled decoder when there is one."""
+    decoder = _compiled_decoder()
+    if decoder is None or (sensor_size is not None and sensor_size[2] < 2):
+        return _decode_clean(raw, sensor_size)
+    if sensor_size is None:
+        x_limit, y_limit = 256, OVERFLOW_Y
+    else:
+        x_limit, y_limit = sensor_size[0], min(sensor_size[1], OVERFLOW_Y)
+    events = np.empty(len(raw) // RECORD_BYTES, dtype=EVENT_DTYPE)
+    return events if decoder(raw, events, x_limit, y_limit) < 0 else None
+
+
 def read_atis(path: PathLike, *, sensor_size: SensorSize | None = None) -> EventRecording:
     """Read a whole ATIS ``.bin`` file.
 
@@ -207,7 +260,7 @@ def read_atis(path: PathLike, *, sensor_size: SensorSize | None = None) -> Event
     path, raw = read_bytes(path)
     size = normalise_sensor_size(sensor_size)
     _check_size(path, len(raw))
-    events = _decode_clean(raw, size)
+    events = _decode_fast(raw, size)
     if events is not None:
         return EventRecording(events, size, "atis", path)
     events, markers, back = _decode(raw, 0)
