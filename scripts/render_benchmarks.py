@@ -119,24 +119,34 @@ def reading(data: dict) -> list[str]:
 def preprocess(data: dict) -> list[str]:
     rows = [
         [t["dataset"], f"{t['files']:,}", num(t["events_per_file"]),
-         f"{t['sensor'][0]}x{t['sensor'][1]}", r["workers"], num(r["ours_files_per_s"]),
+         f"{t['sensor'][0]}x{t['sensor'][1]}", r["workers"], r.get("dtype", "float32"),
+         num(r["ours_files_per_s"]),
          f"{num(r['tonic_files_per_s'])} ({r['tonic_num_workers']})", ratio(r["ratio"]),
          "yes" if t["agree"] else "**no**"]
         for t in data["trees"]
         for r in t["rows"]
     ]  # fmt: skip
-    head = ["tree", "files", "events per file", "sensor", "workers", "ours (files/s)",
-            "Tonic (files/s) (num_workers)", "ratio", "agree"]  # fmt: skip
+    head = ["tree", "files", "events per file", "sensor", "workers", "our dtype",
+            "ours (files/s)", "Tonic (files/s) (num_workers)", "ratio", "agree"]  # fmt: skip
     return [
         *table(head, rows),
         "A tree of ATIS .bin files in Tonic's layout, framed (10 time bins, the sensor's size) "
         "into a cache from an empty one, listing and start-up included. Ours: what `snn-events "
-        "preprocess <dataset> --split train --workers W` runs (float32, uncompressed); Tonic: "
-        "the dataset class with `ToFrame`, `DiskCachedDataset` and one pass of a `DataLoader` "
-        "(batch 32). At 1 worker Tonic's faster of `num_workers` 0 and 1. Runs in turns, "
-        f"best of {data['repeats']}; a ratio only for runs of at least "
+        "preprocess <dataset> --split train --workers W` runs (uncompressed; float32, the "
+        "default, and `--dtype uint16`: the same whole counts in half the bytes); Tonic: "
+        "the dataset class with `ToFrame` (int16 frames), `DiskCachedDataset` (lzf) and one "
+        "pass of a `DataLoader` (batch 32). At 1 worker Tonic's faster of `num_workers` 0 "
+        "and 1. Runs in turns, each after the earlier runs' writes were flushed (`os.sync`, "
+        f"not timed), best of {data['repeats']}; a ratio only for runs of at least "
         f"{data['min_timed_s']:g} s. 'agree': cached frames of three files equal Tonic's "
-        "plus the events it drops.",
+        "plus the events it drops. Cache sizes: "
+        + "; ".join(
+            f"{t['dataset']} ours {mib(t.get('ours_cache_bytes'))} MiB float32, "
+            f"{mib(t.get('ours_uint16_cache_bytes'))} MiB uint16, Tonic "
+            f"{mib(t.get('tonic_cache_bytes'))} MiB"
+            for t in data["trees"]
+        )
+        + ".",
         "",
     ]
 

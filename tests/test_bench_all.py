@@ -79,8 +79,11 @@ def preprocess_json() -> dict:
         {"workers": 2, "tonic_num_workers": 2, "ours_s": 2.5, "tonic_s": 20.0,
          "ours_files_per_s": 4000.0, "tonic_files_per_s": 500.0, "ratio": 8.0},
     ]  # fmt: skip
+    rows[1:1] = [{**rows[0], "dtype": "uint16", "ours_s": 2.0, "ratio": 15.0}]
     tree = {"dataset": "n-mnist", "tonic_class": "NMNIST", "sensor": [34, 34, 2],
-            "files": 10_000, "events_per_file": 4321.5, "rows": rows, "agree": True}  # fmt: skip
+            "files": 10_000, "events_per_file": 4321.5, "rows": rows, "agree": True,
+            "ours_cache_bytes": 900 * 2**20, "ours_uint16_cache_bytes": 450 * 2**20,
+            "tonic_cache_bytes": 180 * 2**20}  # fmt: skip
     return {"quick": False, "repeats": 3, "min_timed_s": 1.0, "trees": [tree]}
 
 
@@ -223,8 +226,17 @@ def test_render_makes_a_table_per_benchmark(tmp_path):
     )
     assert reading in page
     assert "| synthetic | 10M | 240x180 | 50,000 | 150,000 | 3.00x | 60,000 | 2.50x |" in page
-    assert "| n-mnist | 10,000 | 4,322 | 34x34 | 1 | 2,500 | 333 (0) | 7.50x | yes |" in page
-    assert "| n-mnist | 10,000 | 4,322 | 34x34 | 2 | 4,000 | 500 (2) | 8.00x | yes |" in page
+    # rows without a dtype come from before the uint16 rows: float32, the default
+    assert (
+        "| n-mnist | 10,000 | 4,322 | 34x34 | 1 | float32 | 2,500 | 333 (0) | 7.50x | yes |" in page
+    )
+    assert (
+        "| n-mnist | 10,000 | 4,322 | 34x34 | 1 | uint16 | 2,500 | 333 (0) | 15.00x | yes |" in page
+    )
+    assert (
+        "| n-mnist | 10,000 | 4,322 | 34x34 | 2 | float32 | 4,000 | 500 (2) | 8.00x | yes |" in page
+    )
+    assert "n-mnist ours 900 MiB float32, 450 MiB uint16, Tonic 180 MiB" in page
     assert "| 400 x 10x2x48x48 | 0 | ours | tonic | 4,321 | 346 | 12.50x | 38.0 | 9.50 |" in page
     assert "| 400 x 10x2x48x48 | 2 | ours | tonic | 2,468 | 617 | 4.00x | 38.0 | 9.50 |" in page
     training = "| vggsnn T=10 B=8 48x48, reference math | CPU: compact compiled vs previous "

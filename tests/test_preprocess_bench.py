@@ -34,12 +34,19 @@ def test_quick_benchmark_json(tmp_path):
     assert 150_000 < caltech["events_per_file"] < 250_000 and caltech["sensor"] == [240, 180, 2]
     for tree in trees.values():
         assert tree["agree"] is True and len(tree["checked"]) == 3
-        assert [r["workers"] for r in tree["rows"]] == [1, 2]
+        assert [(r["workers"], r["dtype"]) for r in tree["rows"]] == [
+            (1, "float32"),
+            (1, "uint16"),
+            (2, "float32"),
+            (2, "uint16"),
+        ]
+        assert tree["ours_uint16_cache_bytes"] < 0.6 * tree["ours_cache_bytes"]
         for row in tree["rows"]:
             assert row["ours_files_per_s"] > 0 and row["tonic_files_per_s"] > 0
             if row["ratio"] is not None:  # only for runs long enough to time
                 assert min(row["ours_s"], row["tonic_s"]) >= result["min_timed_s"]
                 assert row["ratio"] == pytest.approx(row["tonic_s"] / row["ours_s"])
     lines = [ln for ln in run.stdout.splitlines() if ln.startswith("preprocess ")]
-    assert len(lines) == 4 and "n-mnist 500 files" in lines[0] and "workers=1" in lines[0]
+    assert len(lines) == 8 and "n-mnist 500 files" in lines[0] and "workers=1" in lines[0]
+    assert "ours float32" in lines[0] and "ours uint16" in lines[1]
     assert not list(tmp_path.glob("bench-preprocess-*"))  # the trees are removed
