@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +94,14 @@ _SOURCE: Any = None
 def _init_worker(source: Any) -> None:
     global _SOURCE
     _SOURCE = source
+
+
+def start_method() -> str:
+    """How the workers are started: ``"fork"`` on Linux in a process that has not imported
+    torch (``snn-events preprocess``): a forked worker starts at once with the package
+    already imported; ``"spawn"`` elsewhere (torch's thread pools and CUDA state do not
+    survive a fork), where each worker imports the package first (about half a second)."""
+    return "fork" if sys.platform.startswith("linux") and "torch" not in sys.modules else "spawn"
 
 
 def _write_shard(job: tuple) -> tuple[int, int, list[dict[str, str]]]:
@@ -257,7 +266,8 @@ def build_cache(
         if workers > 1:
             from multiprocessing import get_context
 
-            pool = get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(source,))
+            context = get_context(start_method())
+            pool = context.Pool(workers, initializer=_init_worker, initargs=(source,))
             results = pool.imap_unordered(_write_shard, jobs)
         else:
             results = map(_write_shard, jobs)

@@ -126,3 +126,28 @@ def test_cli_on_error_skip_reports_and_records(tmp_path, damaged):
     failing = cli("preprocess", "folder", "--root", str(files.root), "--out", "d.h5", cwd=tmp_path)
     stdout, stderr = failing.communicate(timeout=120)
     assert failing.returncode == 1 and "rec3.aedat4" in stderr and "Traceback" not in stderr
+
+
+def test_workers_fork_without_torch_and_spawn_with_it(monkeypatch):
+    from snn_transfer.events.cache_build import start_method
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setitem(sys.modules, "torch", sys.modules.get("torch", object()))
+    assert start_method() == "spawn"  # torch's thread pools and CUDA do not survive a fork
+    monkeypatch.delitem(sys.modules, "torch")
+    assert start_method() == "fork"
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert start_method() == "spawn"
+
+
+def test_the_preprocess_command_does_not_import_torch(tmp_path):
+    # so that its workers are forked (started at once) rather than spawned
+    code = (
+        "import sys; from snn_transfer.events.cli import main; main(['datasets']); "
+        "from snn_transfer.events import cache_build, commands; "
+        "print('torch' in sys.modules, cache_build.start_method())"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    expected = "fork" if sys.platform.startswith("linux") else "spawn"
+    assert run.stdout.strip().splitlines()[-1] == f"False {expected}"
