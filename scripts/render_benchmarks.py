@@ -131,11 +131,13 @@ def preprocess(data: dict) -> list[str]:
     return [
         *table(head, rows),
         "A tree of ATIS .bin files in Tonic's layout, framed (10 time bins, the sensor's size) "
-        "into a cache from an empty one, listing and start-up included. Ours: what `snn-events "
-        "preprocess <dataset> --split train --workers W` runs (uncompressed; float32, the "
+        "into a cache from an empty one, listing included. Ours: `snn-events preprocess "
+        "<dataset> --split train --workers W` run as a command in a new process, its start-up "
+        "and imports counted (uncompressed; float32, the "
         "default, and `--dtype uint16`: the same whole counts in half the bytes); Tonic: "
         "the dataset class with `ToFrame` (int16 frames), `DiskCachedDataset` (lzf) and one "
-        "pass of a `DataLoader` (batch 32). At 1 worker Tonic's faster of `num_workers` 0 "
+        "pass of a `DataLoader` (batch 32), in the benchmark's process with torch and Tonic "
+        "imported before timing. At 1 worker Tonic's faster of `num_workers` 0 "
         "and 1. Runs in turns, each after the earlier runs' writes were flushed (`os.sync`, "
         f"not timed), best of {data['repeats']}; a ratio only for runs of at least "
         f"{data['min_timed_s']:g} s. 'agree': cached frames of three files equal Tonic's "
