@@ -3,9 +3,12 @@
 The samples are cut into shards of ``shard_size`` consecutive samples. Each shard is framed
 (in parallel processes when ``workers > 1``), written to a temporary file in ``<out>.shards/``
 and renamed to ``NNNNN.h5`` when complete; a line per finished shard goes to
-``<out>.shards/journal.jsonl``, next to a ``manifest.json`` holding the spec. When every
-shard exists they are merged (``cache_merge``) into a temporary file renamed to ``<out>``
-last; only then is the shard folder removed. An HDF5 file killed mid-write may be
+``<out>.shards/journal.jsonl``, next to a ``manifest.json`` holding the spec. The shards are
+merged in order (``cache_merge``) into a temporary file renamed to ``<out>`` last; only then
+is the shard folder removed. With workers, a build that fails on any bad recording (the
+default) knows its size in advance and merges each shard as soon as it and those before it
+exist, while the workers frame the later ones; with ``on_error="skip"`` the merge waits for
+the last shard. An HDF5 file killed mid-write may be
 unreadable, so nothing ever resumes inside one: a rerun deletes temporary files, keeps the
 finished shards and frames only the rest. A file under the final name is always complete.
 
@@ -21,6 +24,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -262,49 +266,64 @@ def build_cache(
     ]
     pool = None
     started = time.monotonic()
-    try:
-        if workers > 1:
-            from multiprocessing import get_context
+    if workers > 1:
+        from multiprocessing import get_context
 
-            context = get_context(start_method())
-            pool = context.Pool(workers, initializer=_init_worker, initargs=(source,))
-            results = pool.imap_unordered(_write_shard, jobs)
-        else:
-            results = map(_write_shard, jobs)
-        for index, kept, skipped in results:
-            start, stop = bounds[index]
-            _journal(
-                folder,
-                {
-                    "shard": index,
-                    "samples": stop - start,
-                    "kept": kept,
-                    "skipped": len(skipped),
-                    "seconds": round(time.monotonic() - started, 3),
-                },
-            )
-            report.shards_built += 1
-            if bar is not None:
-                bar.update(stop - start)
-    except (EventFormatError, DatasetError) as error:
-        kept = len(list(folder.glob("*.h5")))
-        kind = DatasetError if isinstance(error, DatasetError) else EventFormatError
-        raise kind(
-            f"{error}\n{kept} finished shards of {len(bounds)} are kept in {folder}; fix or "
-            "remove the recording and run again to resume, or skip bad recordings "
-            "(on_error='skip', --on-error skip)"
-        ) from None
+        context = get_context(start_method())
+        pool = context.Pool(workers, initializer=_init_worker, initargs=(source,))
+        results = pool.imap_unordered(_write_shard, jobs)
+    else:
+        results = map(_write_shard, jobs)
+
+    def finished() -> Iterator[Path]:
+        """The shard files in order, each as soon as it and those before it exist."""
+        ready, following = set(done), 0
+        try:
+            for index, kept, skipped in results:
+                start, stop = bounds[index]
+                entry = {"shard": index, "samples": stop - start, "kept": kept}
+                seconds = round(time.monotonic() - started, 3)
+                _journal(folder, {**entry, "skipped": len(skipped), "seconds": seconds})
+                report.shards_built += 1
+                if bar is not None:
+                    bar.update(stop - start)
+                ready.add(index)
+                while following in ready:
+                    yield folder / shard_name(following)
+                    following += 1
+        except (EventFormatError, DatasetError) as error:
+            kept = len(list(folder.glob("*.h5")))
+            kind = DatasetError if isinstance(error, DatasetError) else EventFormatError
+            raise kind(
+                f"{error}\n{kept} finished shards of {len(bounds)} are kept in {folder}; fix "
+                "or remove the recording and run again to resume, or skip bad recordings "
+                "(on_error='skip', --on-error skip)"
+            ) from None
+        yield from (folder / shard_name(i) for i in range(following, len(bounds)))
+
+    # a build that fails on any bad recording knows its size before the shards exist: the
+    # merge then runs while workers build later shards, instead of after the last one
+    total = None
+    if on_error == "fail" and pool is not None:
+        total = sum(_shard_rows(folder / shard_name(i)) for i in done)
+        total += sum(bounds[i][1] - bounds[i][0] for i in todo)
+    try:
+        shards = finished() if total is not None else list(finished())
+        merge_shards(
+            out, shards, source, spec, classes, sensor_size, compression, report, total=total
+        )
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
         if bar is not None:
             bar.close()
-    _merge(out, folder, len(bounds), source, spec, classes, sensor_size, compression, report)
     shutil.rmtree(folder, ignore_errors=True)
     return report
 
 
-def _merge(out, folder, n_shards, source, spec, classes, sensor_size, compression, report) -> None:
-    paths = [folder / shard_name(i) for i in range(n_shards)]
-    merge_shards(out, paths, source, spec, classes, sensor_size, compression, report)
+def _shard_rows(path: Path) -> int:
+    import h5py
+
+    with h5py.File(path, "r") as file:
+        return int(file["rows"].shape[0])

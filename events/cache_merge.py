@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,10 @@ MERGE_BLOCK = 16
 INT_COLUMNS = ("labels", "event_counts", "durations_us")
 #: HDF5 metadata cache of the merged file (see ``cap_metadata_cache``)
 METADATA_CACHE_BYTES = 2**18
+_MISCOUNT = (
+    "the shards hold {} samples, not the {} counted; run the build again (finished shards "
+    "are reused)"
+)
 
 
 def shard_name(index: int) -> str:
@@ -65,15 +70,21 @@ def copy_frames(source: Any, target: Any, start: int, buffer: np.ndarray, raw: b
 
 def merge_shards(
     out: Path,
-    paths: list[Path],
+    paths: Iterable[Path],
     source: Any,
     spec: Any,
     classes: tuple[str, ...],
     sensor_size: tuple[int, ...] | None,
     compression: str,
     report: Any,
+    total: int | None = None,
 ) -> None:
     """Concatenate the shards into a temporary file and rename it to ``out``.
+
+    ``paths`` in shard order. ``total``: the number of samples the shards hold, known
+    before they exist (a build that fails on any bad recording keeps every sample); the
+    shards are then merged as ``paths`` yields them, while later ones are still being
+    built. Without it the shards are all read for their sizes first.
 
     Memory does not grow with the number of samples: one shard is open at a time (an open
     HDF5 file holds about half a MiB of caches), the columns are copied a shard at a time and
@@ -85,18 +96,14 @@ def merge_shards(
     from snn_transfer._version import __version__
 
     remove_stale_temporaries(out.parent, f".{out.name}.*.tmp")  # of a killed merge
-    total, shape = 0, None
-    for path in paths:  # sizes first, so that every dataset is created at its final length
-        with h5py.File(path, "r") as shard:
-            total += shard["rows"].shape[0]
-            report.skipped += json.loads(shard.attrs["skipped"].decode())
-            if shape is None and shard["frames"].shape[0]:
-                shape = tuple(int(v) for v in shard["frames"].shape[1:])
-    if shape is None:
-        raise DatasetError(
-            f"{out}: none of the {len(source)} recordings could be framed; see the errors: "
-            + "; ".join(f"{s['name']}: {s['error']}" for s in report.skipped[:5])
-        )
+    streamed = total is not None
+    if not streamed:  # sizes first, so that every dataset is created at its final length
+        paths = list(paths)
+        total = 0
+        for path in paths:
+            with h5py.File(path, "r") as shard:
+                total += shard["rows"].shape[0]
+                report.skipped += json.loads(shard.attrs["skipped"].decode())
     options = {} if compression == "none" else {"compression": compression}
     text = h5py.string_dtype("utf-8")
     labels = np.asarray(source.labels)
@@ -107,25 +114,39 @@ def merge_shards(
         h5py.File(partial, "w", libver=LIBVER, rdcc_nbytes=0) as file,
     ):
         cap_metadata_cache(file)
-        frames = file.create_dataset(
-            "frames", (total, *shape), dtype=spec.dtype, chunks=(1, *shape), **options
-        )
-        columns = {k: file.create_dataset(k, (total,), np.int64) for k in INT_COLUMNS}
-        buffer = np.empty((MERGE_BLOCK, *shape), spec.dtype)  # reused: no fresh pages a block
-        names = file.create_dataset("names", (total,), dtype=text)
+        frames = None
         start = 0
         for path in paths:
             with h5py.File(path, "r") as shard:
+                if streamed:
+                    report.skipped += json.loads(shard.attrs["skipped"].decode())
                 rows = shard["rows"][:]  # one shard's worth: as much as building it held
                 if not len(rows):  # every recording of the shard was skipped
                     continue
+                if frames is None:  # the first shard with frames gives their shape
+                    shape = tuple(int(v) for v in shard["frames"].shape[1:])
+                    frames = file.create_dataset(
+                        "frames", (total, *shape), dtype=spec.dtype, chunks=(1, *shape), **options
+                    )
+                    columns = {k: file.create_dataset(k, (total,), np.int64) for k in INT_COLUMNS}
+                    names = file.create_dataset("names", (total,), dtype=text)
+                    buffer = np.empty((MERGE_BLOCK, *shape), spec.dtype)  # reused every block
                 stop = start + len(rows)
+                if stop > total:  # a shard changed after it was counted: nothing is renamed
+                    raise DatasetError(f"{out}: {_MISCOUNT.format(f'over {total}', total)}")
                 columns["labels"][start:stop] = labels[rows]
                 for key in ("event_counts", "durations_us"):
                     columns[key][start:stop] = shard[key][:]
                 names[start:stop] = [source.names[i] for i in rows]
                 copy_frames(shard["frames"], frames, start, buffer, raw=not options)
                 start = stop
+        if frames is None:
+            raise DatasetError(
+                f"{out}: none of the {len(source)} recordings could be framed; see the errors: "
+                + "; ".join(f"{s['name']}: {s['error']}" for s in report.skipped[:5])
+            )
+        if start != total:
+            raise DatasetError(f"{out}: {_MISCOUNT.format(start, total)}")
         file.create_dataset("classes", data=list(classes), dtype=text)
         attrs = {
             "kind": "frames",
@@ -144,4 +165,4 @@ def merge_shards(
         if sensor_size is not None:
             file.attrs["sensor_size"] = np.asarray(sensor_size, np.int64)
         file.attrs["complete"] = True  # written last: a file without it never opens
-    report.samples = total
+    report.samples = start

@@ -151,3 +151,56 @@ def test_the_preprocess_command_does_not_import_torch(tmp_path):
     assert run.returncode == 0, run.stderr
     expected = "fork" if sys.platform.startswith("linux") else "spawn"
     assert run.stdout.strip().splitlines()[-1] == f"False {expected}"
+
+
+class FailingAt:
+    """A source whose sample ``bad`` cannot be read."""
+
+    def __init__(self, source, bad: int):
+        self.source, self.bad = source, bad
+        self.names, self.labels = source.names, source.labels
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def load(self, i: int):
+        if i == self.bad:
+            raise EventFormatError("damaged on purpose", path=self.names[i])
+        return self.source.load(i)
+
+
+@pytest.mark.parametrize("resume", [False, True], ids=["fresh", "resumed"])
+def test_workers_merge_shards_as_they_finish_into_the_same_cache(tmp_path, resume):
+    # with workers and on_error="fail" the merge streams the shards in order while later ones
+    # are built; the result is the cache one process builds
+    rng = np.random.default_rng(21)
+    for k in range(40):
+        put(tmp_path / "rec" / f"c{k % 4}" / f"r{k:03d}.bin", events_in(rng, 200, 64, 64), "atis")
+    files = folder_samples(tmp_path / "rec", sensor_size=(64, 64, 2)).split("train")
+    pipe = FramePipeline(ToFrame((64, 64, 2), n_time_bins=3))
+    spec = CacheSpec("folder", "train", files.digest(), len(files), pipe)
+    options = dict(classes=files.classes, shard_size=3, progress=False)
+    one = build_cache(tmp_path / "one.h5", FramedFiles(files, pipe), spec, **options)
+    out = tmp_path / "two.h5"
+    if resume:  # the finished shards a failed build left, as a rerun finds them
+        with pytest.raises(EventFormatError, match="finished shards of"):
+            build_cache(out, FailingAt(FramedFiles(files, pipe), 7), spec, **options)
+        assert len(list(out.with_name("two.h5.shards").glob("*.h5"))) == 2
+    two = build_cache(out, FramedFiles(files, pipe), spec, **options, workers=2)
+    assert two.samples == one.samples == len(files) and not two.skipped
+    assert two.shards_reused == (2 if resume else 0)
+    same_cache(tmp_path / "one.h5", out)
+    assert not out.with_name("two.h5.shards").exists()
+
+
+def test_workers_stop_at_a_bad_recording_and_keep_no_cache(tmp_path, damaged):
+    files, pipe, spec = damaged
+    out = tmp_path / "c.h5"
+    options = dict(classes=files.classes, shard_size=2, progress=False, workers=2)
+    with pytest.raises(EventFormatError, match="finished shards of") as error:
+        build_cache(out, FramedFiles(files, pipe), spec, **options)
+    assert "rec3.aedat4" in str(error.value)
+    assert not out.exists() and not list(tmp_path.glob(".c.h5.*.tmp"))  # no merge left behind
+    report = build_cache(out, FramedFiles(files, pipe), spec, **options, on_error="skip")
+    assert [s["name"] for s in report.skipped] == ["a/rec3.aedat4"]
+    assert len(FrameCache(out, spec)) == len(files) - 1

@@ -81,7 +81,7 @@ def test_preprocess_builds_the_cache_training_finds(tmp_path, gesture_root, monk
         raise AssertionError("rebuilt a cache that preprocess had built")
 
     monkeypatch.setenv("SNN_TRANSFER_CACHE", str(cache))
-    monkeypatch.setattr("snn_transfer.events.cache_build._merge", no_build)
+    monkeypatch.setattr("snn_transfer.events.cache_build.merge_shards", no_build)
     data = load_dataset("dvs-gesture", root=gesture_root, time_steps=3, size=32, progress=False)
     assert sorted(data.info["cache"].values()) == [str(p) for p in built]
     assert data.frame_shape == (3, 2, 32, 32) and real.DATA_README == "data/README.md"
