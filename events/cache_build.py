@@ -5,10 +5,10 @@ The samples are cut into shards of ``shard_size`` consecutive samples. Each shar
 and renamed to ``NNNNN.h5`` when complete; a line per finished shard goes to
 ``<out>.shards/journal.jsonl``, next to a ``manifest.json`` holding the spec. The shards are
 merged in order (``cache_merge``) into a temporary file renamed to ``<out>`` last; only then
-is the shard folder removed. With workers, a build that fails on any bad recording (the
-default) knows its size in advance and merges each shard as soon as it and those before it
-exist, while the workers frame the later ones; with ``on_error="skip"`` the merge waits for
-the last shard. An HDF5 file killed mid-write may be
+is the shard folder removed. A build that fails on any bad recording (the default) knows
+its size in advance and merges each shard as soon as it and those before it exist, while
+the workers frame the later ones; with ``on_error="skip"`` the merge waits for the last
+shard. An HDF5 file killed mid-write may be
 unreadable, so nothing ever resumes inside one: a rerun deletes temporary files, keeps the
 finished shards and frames only the rest. A file under the final name is always complete.
 
@@ -24,7 +24,7 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,15 +151,18 @@ def _write_shard(job: tuple) -> tuple[int, int, list[dict[str, str]]]:
     return index, len(rows), skipped
 
 
-def _shard_ok(path: Path, fingerprint: str) -> bool:
+def _finished_rows(path: Path, fingerprint: str) -> int | None:
+    """The samples a finished shard of this build holds, or None if it is missing, damaged
+    or of another spec."""
     import h5py
 
     try:
         with h5py.File(path, "r") as file:
+            rows = file["rows"].shape[0]
             same = file.attrs["fingerprint"].decode() == fingerprint
-            return same and file["rows"].shape[0] == file["event_counts"].shape[0]
+            return rows if same and rows == file["event_counts"].shape[0] else None
     except Exception:
-        return False
+        return None
 
 
 def _prepare_folder(folder: Path, spec: CacheSpec, n: int, shard_size: int) -> int:
@@ -242,7 +245,9 @@ def build_cache(
     for stale in folder.glob(TEMPORARY_GLOB):  # of an interrupted build: no writer runs now
         stale.unlink()
     bounds = [(s, min(s + shard_size, n)) for s in range(0, n, shard_size)]
-    done = {i for i in range(len(bounds)) if _shard_ok(folder / shard_name(i), fingerprint)}
+    # shard index -> the samples it holds, for the finished ones; the built ones join later
+    found = ((i, _finished_rows(folder / shard_name(i), fingerprint)) for i in range(len(bounds)))
+    done = {i: rows for i, rows in found if rows is not None}
     todo = [i for i in range(len(bounds)) if i not in done]
     report = BuildReport(out, shards_reused=len(done))
     bar = None
@@ -266,18 +271,10 @@ def build_cache(
     ]
     pool = None
     started = time.monotonic()
-    if workers > 1:
-        from multiprocessing import get_context
 
-        context = get_context(start_method())
-        pool = context.Pool(workers, initializer=_init_worker, initargs=(source,))
-        results = pool.imap_unordered(_write_shard, jobs)
-    else:
-        results = map(_write_shard, jobs)
-
-    def finished() -> Iterator[Path]:
+    def finished(results: Iterator[tuple]) -> Iterator[Path]:
         """The shard files in order, each as soon as it and those before it exist."""
-        ready, following = set(done), 0
+        following = 0
         try:
             for index, kept, skipped in results:
                 start, stop = bounds[index]
@@ -285,10 +282,10 @@ def build_cache(
                 seconds = round(time.monotonic() - started, 3)
                 _journal(folder, {**entry, "skipped": len(skipped), "seconds": seconds})
                 report.shards_built += 1
+                done[index] = kept
                 if bar is not None:
                     bar.update(stop - start)
-                ready.add(index)
-                while following in ready:
+                while following in done:
                     yield folder / shard_name(following)
                     following += 1
         except (EventFormatError, DatasetError) as error:
@@ -301,14 +298,23 @@ def build_cache(
             ) from None
         yield from (folder / shard_name(i) for i in range(following, len(bounds)))
 
-    # a build that fails on any bad recording knows its size before the shards exist: the
-    # merge then runs while workers build later shards, instead of after the last one
-    total = None
-    if on_error == "fail" and pool is not None:
-        total = sum(_shard_rows(folder / shard_name(i)) for i in done)
-        total += sum(bounds[i][1] - bounds[i][0] for i in todo)
     try:
-        shards = finished() if total is not None else list(finished())
+        if workers > 1:
+            from multiprocessing import get_context
+
+            context = get_context(start_method())
+            pool = context.Pool(workers, initializer=_init_worker, initargs=(source,))
+            results = pool.imap_unordered(_write_shard, jobs)
+        else:
+            results = map(_write_shard, jobs)
+        if on_error == "fail":
+            # every sample is kept or the build stops: the size is known before the shards
+            # exist, and each is merged while the workers frame the later ones
+            total = sum(done.values()) + sum(bounds[i][1] - bounds[i][0] for i in todo)
+            shards: Iterable[Path] = finished(results)
+        else:
+            shards = list(finished(results))
+            total = sum(done.values())
         merge_shards(
             out, shards, source, spec, classes, sensor_size, compression, report, total=total
         )
@@ -320,10 +326,3 @@ def build_cache(
             bar.close()
     shutil.rmtree(folder, ignore_errors=True)
     return report
-
-
-def _shard_rows(path: Path) -> int:
-    import h5py
-
-    with h5py.File(path, "r") as file:
-        return int(file["rows"].shape[0])

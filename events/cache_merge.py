@@ -27,10 +27,6 @@ MERGE_BLOCK = 16
 INT_COLUMNS = ("labels", "event_counts", "durations_us")
 #: HDF5 metadata cache of the merged file (see ``cap_metadata_cache``)
 METADATA_CACHE_BYTES = 2**18
-_MISCOUNT = (
-    "the shards hold {} samples, not the {} counted; run the build again (finished shards "
-    "are reused)"
-)
 
 
 def shard_name(index: int) -> str:
@@ -77,14 +73,13 @@ def merge_shards(
     sensor_size: tuple[int, ...] | None,
     compression: str,
     report: Any,
-    total: int | None = None,
+    total: int,
 ) -> None:
     """Concatenate the shards into a temporary file and rename it to ``out``.
 
-    ``paths`` in shard order. ``total``: the number of samples the shards hold, known
-    before they exist (a build that fails on any bad recording keeps every sample); the
-    shards are then merged as ``paths`` yields them, while later ones are still being
-    built. Without it the shards are all read for their sizes first.
+    ``paths`` in shard order, merged as they are yielded (later ones may still be being
+    built); ``total``: the number of samples they hold, so that every dataset is created at
+    its final length.
 
     Memory does not grow with the number of samples: one shard is open at a time (an open
     HDF5 file holds about half a MiB of caches), the columns are copied a shard at a time and
@@ -96,14 +91,6 @@ def merge_shards(
     from snn_transfer._version import __version__
 
     remove_stale_temporaries(out.parent, f".{out.name}.*.tmp")  # of a killed merge
-    streamed = total is not None
-    if not streamed:  # sizes first, so that every dataset is created at its final length
-        paths = list(paths)
-        total = 0
-        for path in paths:
-            with h5py.File(path, "r") as shard:
-                total += shard["rows"].shape[0]
-                report.skipped += json.loads(shard.attrs["skipped"].decode())
     options = {} if compression == "none" else {"compression": compression}
     text = h5py.string_dtype("utf-8")
     labels = np.asarray(source.labels)
@@ -118,8 +105,7 @@ def merge_shards(
         start = 0
         for path in paths:
             with h5py.File(path, "r") as shard:
-                if streamed:
-                    report.skipped += json.loads(shard.attrs["skipped"].decode())
+                report.skipped += json.loads(shard.attrs["skipped"].decode())
                 rows = shard["rows"][:]  # one shard's worth: as much as building it held
                 if not len(rows):  # every recording of the shard was skipped
                     continue
@@ -133,7 +119,7 @@ def merge_shards(
                     buffer = np.empty((MERGE_BLOCK, *shape), spec.dtype)  # reused every block
                 stop = start + len(rows)
                 if stop > total:  # a shard changed after it was counted: nothing is renamed
-                    raise DatasetError(f"{out}: {_MISCOUNT.format(f'over {total}', total)}")
+                    break
                 columns["labels"][start:stop] = labels[rows]
                 for key in ("event_counts", "durations_us"):
                     columns[key][start:stop] = shard[key][:]
@@ -145,8 +131,11 @@ def merge_shards(
                 f"{out}: none of the {len(source)} recordings could be framed; see the errors: "
                 + "; ".join(f"{s['name']}: {s['error']}" for s in report.skipped[:5])
             )
-        if start != total:
-            raise DatasetError(f"{out}: {_MISCOUNT.format(start, total)}")
+        if stop != total:
+            raise DatasetError(
+                f"{out}: the shards do not hold the {total} samples counted (one changed during "
+                "the build); run the build again (finished shards are reused)"
+            )
         file.create_dataset("classes", data=list(classes), dtype=text)
         attrs = {
             "kind": "frames",

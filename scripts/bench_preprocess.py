@@ -78,8 +78,6 @@ CONFIGS = (
     ("ours", 2), ("ours-uint16", 2), ("tonic", 2),
 )  # fmt: skip
 DTYPES = {"ours": "float32", "ours-uint16": "uint16"}
-# what the snn-events console script runs
-COMMAND = "import sys; from snn_transfer.events.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 @dataclass(frozen=True)
@@ -150,7 +148,7 @@ def write_tree(root: Path, tree: Tree, files: int, seed: int) -> list[str]:
 
 def run_ours(root: Path, tree: Tree, out: Path, workers: int, dtype: str = "float32") -> None:
     """``snn-events preprocess`` of the tree, in a new process (its output is dropped)."""
-    argv = [sys.executable, "-c", COMMAND, "preprocess", tree.dataset, "--root", str(root), "--frames", str(N_BINS),
+    argv = [sys.executable, "-m", "snn_transfer.events.cli", "preprocess", tree.dataset, "--root", str(root), "--frames", str(N_BINS),
             "--size", "0", "--split", "train", "--workers", str(workers),
             "--out", str(out), "--quiet", "--dtype", dtype]  # fmt: skip
     run = subprocess.run(argv, capture_output=True, text=True)

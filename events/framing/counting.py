@@ -6,14 +6,14 @@
   reuses (searching a field of a structured array copies it on every call).
 * :func:`accumulate`: event counts per polarity and pixel of the index ranges
   ``[starts[i], ends[i])`` into frame ``i``: float32 ``[F, P, H, W]``.
+* :func:`bin_edges` and :func:`round_up`: bin edges ``origin + offsets`` in microseconds
+  that stay exact integers for any timestamp, and edges as the integer thresholds that
+  ``np.searchsorted`` compares event timestamps with.
 
 Small recordings (N-MNIST: about 4,000 events) cost what numpy's per-call overhead costs,
 not what the counting costs, so the number of numpy calls per stream is kept small and
 independent of the number of frames: frames that split a stream into consecutive ranges are
 counted in one pass over all of them.
-* :func:`bin_edges` and :func:`round_up`: bin edges ``origin + offsets`` in microseconds
-  that stay exact integers for any timestamp, and edges as the integer thresholds that
-  ``np.searchsorted`` compares event timestamps with.
 """
 
 from __future__ import annotations

@@ -142,6 +142,16 @@ def _raise_decrease(path, events: np.ndarray, i: int, offset: int) -> None:
     )
 
 
+def _limits(sensor_size: SensorSize | None) -> tuple[int, int] | None:
+    """``(x_limit, y_limit)`` a clean stream stays below (y below the marker row too), or
+    None for a one-polarity sensor, where any ON event is outside."""
+    if sensor_size is None:
+        return 256, OVERFLOW_Y
+    if sensor_size[2] < 2:
+        return None
+    return sensor_size[0], min(sensor_size[1], OVERFLOW_Y)
+
+
 def _decode_clean(raw: np.ndarray, sensor_size: SensorSize | None) -> np.ndarray | None:
     """The events of the whole records in ``raw`` if the stream is the usual one: no
     overflow marker (every y below 240), timestamps sorted and, for a ``sensor_size`` with
@@ -154,12 +164,10 @@ def _decode_clean(raw: np.ndarray, sensor_size: SensorSize | None) -> np.ndarray
     n = len(raw) // RECORD_BYTES
     if n == 0:
         return np.empty(0, dtype=EVENT_DTYPE)
-    if sensor_size is None:
-        x_limit, y_limit = 256, OVERFLOW_Y
-    elif sensor_size[2] < 2:  # an ON event is outside a one-polarity sensor
+    limits = _limits(sensor_size)
+    if limits is None:
         return None
-    else:
-        x_limit, y_limit = sensor_size[0], min(sensor_size[1], OVERFLOW_Y)
+    x_limit, y_limit = limits
     records = raw[: n * RECORD_BYTES].reshape(n, RECORD_BYTES)
     # bytes 1..4 read as one big-endian uint32: y in the top byte, then p and the timestamp
     packed = np.ndarray((n,), dtype=">u4", buffer=raw, offset=1, strides=(RECORD_BYTES,))
@@ -230,15 +238,11 @@ def _compiled_decoder() -> Callable[[np.ndarray, np.ndarray, int, int], int] | N
 
 def _decode_fast(raw: np.ndarray, sensor_size: SensorSize | None) -> np.ndarray | None:
     """What ``_decode_clean`` returns, with the compiled decoder when there is one."""
-    decoder = _compiled_decoder()
-    if decoder is None or (sensor_size is not None and sensor_size[2] < 2):
+    decoder, limits = _compiled_decoder(), _limits(sensor_size)
+    if decoder is None or limits is None:
         return _decode_clean(raw, sensor_size)
-    if sensor_size is None:
-        x_limit, y_limit = 256, OVERFLOW_Y
-    else:
-        x_limit, y_limit = sensor_size[0], min(sensor_size[1], OVERFLOW_Y)
     events = np.empty(len(raw) // RECORD_BYTES, dtype=EVENT_DTYPE)
-    return events if decoder(raw, events, x_limit, y_limit) < 0 else None
+    return events if decoder(raw, events, *limits) < 0 else None
 
 
 def read_atis(path: PathLike, *, sensor_size: SensorSize | None = None) -> EventRecording:
